@@ -1,1 +1,58 @@
-fn main() {}
+//! The project's commands, run as `cargo xtask <task>` (see <https://github.com/matklad/cargo-xtask>).
+//!
+//! Flags are parsed once here, the working directory becomes the project root, and each task
+//! lives in a module of its own.
+
+mod ci;
+mod localstack_cmd;
+mod run;
+mod test;
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+
+const USAGE: &str = "\
+cargo xtask <task>
+
+tasks:
+  localstack up|down|status|logs   the embedded LocalStack (up prints the endpoint last)
+  test                             start LocalStack if none runs, run every test, stop what it started
+  ci                               fmt --check, clippy -D warnings, then test
+  provision <args>                 the provisioner: apply|plan|verify|destroy (see --help)
+  demo                             provision, forward the sample events, read them back
+  conformance [--endpoint-url URL] the conformance suite, with a JUnit report
+";
+
+fn main() -> ExitCode {
+    match try_main() {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("xtask: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn try_main() -> Result<ExitCode> {
+    let root = localstack::project_root();
+    std::env::set_current_dir(&root)?;
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (task, rest) = match args.split_first() {
+        Some((task, rest)) => (task.as_str(), rest),
+        None => {
+            print!("{USAGE}");
+            return Ok(ExitCode::SUCCESS);
+        }
+    };
+    match task {
+        "localstack" => localstack_cmd::run(rest),
+        "test" => test::run(rest),
+        "ci" => ci::run(rest),
+        "-h" | "--help" | "help" => {
+            print!("{USAGE}");
+            Ok(ExitCode::SUCCESS)
+        }
+        other => anyhow::bail!("unknown task `{other}`\n\n{USAGE}"),
+    }
+}
