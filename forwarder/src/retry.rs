@@ -1,0 +1,121 @@
+//! The one retry policy: what is retryable, and how long to wait before the next attempt.
+
+use std::time::Duration;
+
+use aws_sdk_sqs::config::http::HttpResponse;
+use aws_sdk_sqs::error::{ProvideErrorMetadata, SdkError};
+
+/// Error codes that mean "try again later", across SQS, STS and IAM.
+const RETRYABLE_CODES: &[&str] = &[
+    "Throttling",
+    "ThrottlingException",
+    "ThrottledException",
+    "RequestThrottled",
+    "RequestThrottledException",
+    "TooManyRequestsException",
+    "RequestLimitExceeded",
+    "AWS.SimpleQueueService.RequestThrottled",
+    "RequestThrottledException",
+    "RequestExpired",
+    "RequestTimeout",
+    "RequestTimeoutException",
+    "ServiceUnavailable",
+    "ServiceUnavailableException",
+    "InternalError",
+    "InternalFailure",
+    "InternalServerError",
+    "KmsThrottled",
+    "AWS.SimpleQueueService.KmsThrottled",
+    "KMS.ThrottlingException",
+];
+
+/// Whether an SDK error is worth another attempt: timeouts, connection failures, 5xx, 429 and
+/// throttling. Construction errors and client faults are not.
+pub fn is_retryable<E: ProvideErrorMetadata>(error: &SdkError<E, HttpResponse>) -> bool {
+    match error {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => true,
+        SdkError::ResponseError(_) => true,
+        SdkError::ServiceError(context) => {
+            let status = context.raw().status().as_u16();
+            status >= 500 || status == 429 || is_retryable_code(context.err().code())
+        }
+        SdkError::ConstructionFailure(_) => false,
+        _ => false,
+    }
+}
+
+/// Whether an error code (of a whole request or of one batch entry) means "try again later".
+pub fn is_retryable_code(code: Option<&str>) -> bool {
+    code.is_some_and(|code| RETRYABLE_CODES.contains(&code))
+}
+
+/// Exponential backoff with full jitter, bounded in attempts and in total time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backoff {
+    /// The first delay's upper bound.
+    pub base: Duration,
+    /// No single delay exceeds this.
+    pub max_delay: Duration,
+    /// Attempts in all, the first included.
+    pub max_attempts: u32,
+    /// No retry starts after this much time since the first attempt.
+    pub max_elapsed: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff {
+            base: Duration::from_millis(100),
+            max_delay: Duration::from_secs(5),
+            max_attempts: 10,
+            max_elapsed: Duration::from_secs(60),
+        }
+    }
+}
+
+impl Backoff {
+    /// The delay before attempt `attempt + 1`, given that `attempt` attempts (>= 1) failed and
+    /// `elapsed` has passed; `None` when the budget is spent.
+    pub fn delay(&self, attempt: u32, elapsed: Duration) -> Option<Duration> {
+        if attempt >= self.max_attempts || elapsed >= self.max_elapsed {
+            return None;
+        }
+        let exp = self.base.saturating_mul(1u32 << attempt.saturating_sub(1).min(20));
+        let cap = exp.min(self.max_delay);
+        let jittered = cap.mul_f64(fastrand::f64());
+        // Never sleep past the time budget.
+        Some(jittered.min(self.max_elapsed - elapsed))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_is_bounded() {
+        let backoff = Backoff {
+            base: Duration::from_millis(100),
+            max_delay: Duration::from_secs(1),
+            max_attempts: 5,
+            max_elapsed: Duration::from_secs(10),
+        };
+        for attempt in 1..5 {
+            let delay = backoff.delay(attempt, Duration::ZERO).expect("within budget");
+            let cap = Duration::from_millis(100 * (1 << (attempt - 1))).min(Duration::from_secs(1));
+            assert!(delay <= cap, "attempt {attempt}: {delay:?} > {cap:?}");
+        }
+        assert_eq!(backoff.delay(5, Duration::ZERO), None);
+        assert_eq!(backoff.delay(1, Duration::from_secs(10)), None);
+        let near_end = backoff.delay(4, Duration::from_millis(9_990)).expect("some");
+        assert!(near_end <= Duration::from_millis(10));
+    }
+
+    #[test]
+    fn codes() {
+        assert!(is_retryable_code(Some("AWS.SimpleQueueService.RequestThrottled")));
+        assert!(is_retryable_code(Some("InternalError")));
+        assert!(!is_retryable_code(Some("InvalidParameterValue")));
+        assert!(!is_retryable_code(None));
+    }
+}
