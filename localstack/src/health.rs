@@ -21,7 +21,11 @@ pub(crate) fn check(endpoint: &str) -> Result<(), String> {
             None => Some(format!("{s} is missing")),
         })
         .collect();
-    if missing.is_empty() { Ok(()) } else { Err(missing.join(", ")) }
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(missing.join(", "))
+    }
 }
 
 /// A minimal HTTP/1.0 GET, so that this crate needs no HTTP client.
@@ -38,14 +42,27 @@ fn get(endpoint: &str, path: &str) -> Result<String, String> {
         .next()
         .ok_or_else(|| format!("cannot resolve {authority}"))?;
     let timeout = Duration::from_secs(3);
-    let mut stream = TcpStream::connect_timeout(&addr, timeout).map_err(|e| format!("cannot connect: {e}"))?;
-    stream.set_read_timeout(Some(timeout)).map_err(|e| e.to_string())?;
-    stream.set_write_timeout(Some(timeout)).map_err(|e| e.to_string())?;
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: {authority}\r\nConnection: close\r\n\r\n").map_err(|e| e.to_string())?;
+    let mut stream =
+        TcpStream::connect_timeout(&addr, timeout).map_err(|e| format!("cannot connect: {e}"))?;
+    stream
+        .set_read_timeout(Some(timeout))
+        .map_err(|e| e.to_string())?;
+    stream
+        .set_write_timeout(Some(timeout))
+        .map_err(|e| e.to_string())?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.0\r\nHost: {authority}\r\nConnection: close\r\n\r\n"
+    )
+    .map_err(|e| e.to_string())?;
     let mut response = Vec::new();
-    stream.read_to_end(&mut response).map_err(|e| format!("cannot read the answer: {e}"))?;
+    stream
+        .read_to_end(&mut response)
+        .map_err(|e| format!("cannot read the answer: {e}"))?;
     let text = String::from_utf8_lossy(&response);
-    let (head, body) = text.split_once("\r\n\r\n").ok_or("the answer is not HTTP")?;
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .ok_or("the answer is not HTTP")?;
     let status = head.split_whitespace().nth(1).unwrap_or_default();
     if status != "200" {
         return Err(format!("health answered HTTP {status}"));

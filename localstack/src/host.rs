@@ -62,8 +62,17 @@ pub(crate) fn start(config: &Config) -> Result<(State, bool), Error> {
         .spawn()
         .map_err(Error::io(&python))?;
     let endpoint = format!("http://{host}");
-    let state = State { pid: child.id(), port, endpoint: endpoint.clone(), log: log.clone() };
-    eprintln!("localstack: starting on {endpoint} (pid {}, log {})", state.pid, log.display());
+    let state = State {
+        pid: child.id(),
+        port,
+        endpoint: endpoint.clone(),
+        log: log.clone(),
+    };
+    eprintln!(
+        "localstack: starting on {endpoint} (pid {}, log {})",
+        state.pid,
+        log.display()
+    );
     let started = Instant::now();
     loop {
         if let Some(status) = child.try_wait().map_err(Error::io(&python))? {
@@ -75,14 +84,20 @@ pub(crate) fn start(config: &Config) -> Result<(State, bool), Error> {
         };
         if started.elapsed() > READY_TIMEOUT {
             kill_group(state.pid);
-            return Err(not_ready(format!("not healthy after {}s ({reason})", READY_TIMEOUT.as_secs()), &log));
+            return Err(not_ready(
+                format!("not healthy after {}s ({reason})", READY_TIMEOUT.as_secs()),
+                &log,
+            ));
         }
         std::thread::sleep(Duration::from_millis(250));
     }
     let path = state_path(config);
     let json = serde_json::to_string_pretty(&state).unwrap_or_default();
     std::fs::write(&path, json).map_err(Error::io(&path))?;
-    eprintln!("localstack: ready in {:.1}s", started.elapsed().as_secs_f64());
+    eprintln!(
+        "localstack: ready in {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
     Ok((state, true))
 }
 
@@ -114,13 +129,20 @@ fn state_path(config: &Config) -> PathBuf {
 fn lock(config: &Config) -> Result<File, Error> {
     std::fs::create_dir_all(&config.state_dir).map_err(Error::io(&config.state_dir))?;
     let path = config.state_dir.join("lock");
-    let file = OpenOptions::new().create(true).truncate(false).write(true).open(&path).map_err(Error::io(&path))?;
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(Error::io(&path))?;
     file.lock().map_err(Error::io(&path))?;
     Ok(file)
 }
 
 fn read_state(path: &Path) -> Option<State> {
-    std::fs::read_to_string(path).ok().and_then(|text| serde_json::from_str(&text).ok())
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|text| serde_json::from_str(&text).ok())
 }
 
 fn read_healthy(config: &Config) -> Result<Option<State>, Error> {
@@ -146,8 +168,12 @@ fn pick_port(requested: Option<u16>) -> Result<u16, Error> {
         Some(port) => Err(Error::PortInUse(port)),
         None if free(DEFAULT_PORT) => Ok(DEFAULT_PORT),
         None => {
-            let listener = TcpListener::bind(("127.0.0.1", 0)).map_err(Error::io(Path::new("127.0.0.1:0")))?;
-            let port = listener.local_addr().map_err(Error::io(Path::new("127.0.0.1:0")))?.port();
+            let listener =
+                TcpListener::bind(("127.0.0.1", 0)).map_err(Error::io(Path::new("127.0.0.1:0")))?;
+            let port = listener
+                .local_addr()
+                .map_err(Error::io(Path::new("127.0.0.1:0")))?
+                .port();
             Ok(port)
         }
     }
@@ -156,7 +182,10 @@ fn pick_port(requested: Option<u16>) -> Result<u16, Error> {
 /// SIGTERM to the group, then SIGKILL if it has not gone within ten seconds.
 fn kill_group(pid: u32) {
     let signal = |sig: &str| {
-        let _ = Command::new("kill").args([sig, "--", &format!("-{pid}")]).stderr(Stdio::null()).status();
+        let _ = Command::new("kill")
+            .args([sig, "--", &format!("-{pid}")])
+            .stderr(Stdio::null())
+            .status();
     };
     signal("-TERM");
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -170,13 +199,19 @@ fn kill_group(pid: u32) {
 }
 
 fn is_zombie(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .is_ok_and(|stat| stat.rsplit_once(')').is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')))
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        stat.rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
+    })
 }
 
 fn not_ready(reason: String, log: &Path) -> Error {
     let text = std::fs::read_to_string(log).unwrap_or_default();
     let lines: Vec<&str> = text.lines().collect();
     let tail = lines[lines.len().saturating_sub(20)..].join("\n");
-    Error::NotReady { reason, log: log.display().to_string(), tail }
+    Error::NotReady {
+        reason,
+        log: log.display().to_string(),
+        tail,
+    }
 }

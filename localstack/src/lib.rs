@@ -75,7 +75,9 @@ pub enum Error {
     #[error("LOCALSTACK_BACKEND=`{0}` is not one of external, host, container")]
     UnknownBackend(String),
     /// The external backend was chosen without an endpoint.
-    #[error("LOCALSTACK_BACKEND=external needs LOCALSTACK_ENDPOINT (for example http://127.0.0.1:4566)")]
+    #[error(
+        "LOCALSTACK_BACKEND=external needs LOCALSTACK_ENDPOINT (for example http://127.0.0.1:4566)"
+    )]
     NoEndpoint,
     /// The external endpoint does not answer as a healthy LocalStack.
     #[error("LocalStack at {endpoint} is not healthy: {reason}")]
@@ -86,7 +88,9 @@ pub enum Error {
         reason: String,
     },
     /// No Python >= 3.12 was found.
-    #[error("no Python >= 3.12 for LocalStack; tried {tried}: install Python 3.13 or set LOCALSTACK_PYTHON")]
+    #[error(
+        "no Python >= 3.12 for LocalStack; tried {tried}: install Python 3.13 or set LOCALSTACK_PYTHON"
+    )]
     NoPython {
         /// The interpreters tried.
         tried: String,
@@ -100,7 +104,9 @@ pub enum Error {
         detail: String,
     },
     /// The requested port is taken by something that is not our LocalStack.
-    #[error("port {0} is already in use by another process: stop it or set LOCALSTACK_PORT to a free port")]
+    #[error(
+        "port {0} is already in use by another process: stop it or set LOCALSTACK_PORT to a free port"
+    )]
     PortInUse(u16),
     /// LocalStack did not become ready in time, or exited.
     #[error("LocalStack did not become ready: {reason}; last lines of {log}:\n{tail}")]
@@ -127,7 +133,10 @@ pub enum Error {
 
 impl Error {
     pub(crate) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
-        move |source| Error::Io { path: path.to_owned(), source }
+        move |source| Error::Io {
+            path: path.to_owned(),
+            source,
+        }
     }
 }
 
@@ -144,7 +153,9 @@ impl Config {
             Some("container") => Backend::Container,
             Some(other) => return Err(Error::UnknownBackend(other.to_owned())),
         };
-        let target = var("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| project_root().join("target"));
+        let target = var("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| project_root().join("target"));
         Ok(Config {
             backend,
             endpoint,
@@ -251,7 +262,10 @@ pub fn stop(config: &Config) -> Result<bool, Error> {
 
 /// The workspace root, known at compile time.
 pub fn project_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_owned).unwrap_or_default()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_owned)
+        .unwrap_or_default()
 }
 
 /// A short digest of the lock file: the venv's name, and the local image's label.

@@ -15,26 +15,45 @@ pub(crate) fn ensure_venv(config: &Config) -> Result<PathBuf, Error> {
         return Ok(python);
     }
     let base = find_python(config)?;
-    eprintln!("localstack: first-time set-up of the pinned environment in {} (a minute or two)", venv.display());
+    eprintln!(
+        "localstack: first-time set-up of the pinned environment in {} (a minute or two)",
+        venv.display()
+    );
     if venv.exists() {
         std::fs::remove_dir_all(&venv).map_err(Error::io(&venv))?;
     }
     std::fs::create_dir_all(&config.state_dir).map_err(Error::io(&config.state_dir))?;
     eprintln!("localstack: creating a venv with {}", base.display());
-    run(Command::new(&base).args(["-m", "venv"]).arg(&venv), "python -m venv")?;
+    run(
+        Command::new(&base).args(["-m", "venv"]).arg(&venv),
+        "python -m venv",
+    )?;
     let uv = match find_uv() {
         Some(uv) => uv,
         None => {
             eprintln!("localstack: installing uv into the venv");
-            run(Command::new(&python).args(["-m", "pip", "install", "--quiet", "uv"]), "pip install uv")?;
+            run(
+                Command::new(&python).args(["-m", "pip", "install", "--quiet", "uv"]),
+                "pip install uv",
+            )?;
             venv.join("bin").join("uv")
         }
     };
-    let lock = config.state_dir.join(format!("requirements-{}.lock", lock_digest()));
+    let lock = config
+        .state_dir
+        .join(format!("requirements-{}.lock", lock_digest()));
     std::fs::write(&lock, REQUIREMENTS_LOCK).map_err(Error::io(&lock))?;
     eprintln!("localstack: installing localstack-core and its locked dependencies");
     let mut sync = Command::new(uv);
-    sync.args(["pip", "sync", "--require-hashes", "--native-tls", "--python"]).arg(&python).arg(&lock);
+    sync.args([
+        "pip",
+        "sync",
+        "--require-hashes",
+        "--native-tls",
+        "--python",
+    ])
+    .arg(&python)
+    .arg(&lock);
     if let Some(index) = &config.index_url {
         sync.args(["--index-url", index]);
     }
@@ -65,40 +84,66 @@ fn find_python(config: &Config) -> Result<PathBuf, Error> {
             .flatten()
             .map(|e| e.path())
             .filter(|p| {
-                let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                let name = p
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
                 name.starts_with("3.13.") || name.starts_with("3.12.")
             })
             .collect();
         versions.sort();
-        candidates.extend(versions.into_iter().rev().map(|v| v.join("bin").join("python3")));
+        candidates.extend(
+            versions
+                .into_iter()
+                .rev()
+                .map(|v| v.join("bin").join("python3")),
+        );
     }
     for candidate in &candidates {
         if is_usable(candidate) {
             return Ok(candidate.clone());
         }
     }
-    let tried = candidates.iter().map(|c| c.display().to_string()).collect::<Vec<_>>().join(", ");
+    let tried = candidates
+        .iter()
+        .map(|c| c.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
     Err(Error::NoPython { tried })
 }
 
 fn is_usable(python: &Path) -> bool {
     Command::new(python)
-        .args(["-c", "import sys, venv; sys.exit(0 if sys.version_info >= (3, 12) else 1)"])
+        .args([
+            "-c",
+            "import sys, venv; sys.exit(0 if sys.version_info >= (3, 12) else 1)",
+        ])
         .output()
         .is_ok_and(|o| o.status.success())
 }
 
 fn find_uv() -> Option<PathBuf> {
-    Command::new("uv").arg("--version").output().ok().filter(|o| o.status.success()).map(|_| "uv".into())
+    Command::new("uv")
+        .arg("--version")
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|_| "uv".into())
 }
 
 fn run(command: &mut Command, step: &str) -> Result<Output, Error> {
-    let output = command.output().map_err(|e| Error::Install { step: step.to_owned(), detail: e.to_string() })?;
+    let output = command.output().map_err(|e| Error::Install {
+        step: step.to_owned(),
+        detail: e.to_string(),
+    })?;
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         let tail: Vec<&str> = stderr.lines().rev().take(15).collect();
         let detail = tail.into_iter().rev().collect::<Vec<_>>().join("\n");
-        return Err(Error::Install { step: step.to_owned(), detail });
+        return Err(Error::Install {
+            step: step.to_owned(),
+            detail,
+        });
     }
     Ok(output)
 }
