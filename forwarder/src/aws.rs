@@ -103,7 +103,12 @@ pub async fn sdk_config(options: &AwsOptions) -> Result<SdkConfig, AwsConfigErro
         provider = provider.external_id(external_id);
     }
     let provider = provider.build().await;
-    Ok(base.into_builder().credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(provider)).build())
+    Ok(base
+        .into_builder()
+        .credentials_provider(
+            aws_credential_types::provider::SharedCredentialsProvider::new(provider),
+        )
+        .build())
 }
 
 /// Refuses what is not a URL, and plain http to anything but loopback unless allowed.
@@ -132,7 +137,9 @@ pub fn check_endpoint(endpoint: &str, allow_insecure: bool) -> Result<(), AwsCon
 fn is_loopback(host: &str) -> bool {
     host.eq_ignore_ascii_case("localhost")
         || host.to_ascii_lowercase().ends_with(".localhost")
-        || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 #[cfg(test)]
@@ -143,7 +150,9 @@ mod tests {
         let actual = check_endpoint(endpoint, allow_insecure).map_err(|e| e.to_string());
         match (actual, expected) {
             (Ok(()), Ok(())) => {}
-            (Err(actual), Err(expected)) => assert!(actual.contains(expected), "{endpoint}: {actual}"),
+            (Err(actual), Err(expected)) => {
+                assert!(actual.contains(expected), "{endpoint}: {actual}")
+            }
             (actual, expected) => panic!("{endpoint}: got {actual:?}, expected {expected:?}"),
         }
     }
@@ -154,9 +163,17 @@ mod tests {
         check("http://127.0.0.1:4566/", false, Ok(()));
         check("http://[::1]:4566", false, Ok(()));
         check("https://sqs.eu-west-1.amazonaws.com", false, Ok(()));
-        check("http://10.0.0.5:4566", false, Err("--allow-insecure-endpoint"));
+        check(
+            "http://10.0.0.5:4566",
+            false,
+            Err("--allow-insecure-endpoint"),
+        );
         check("http://10.0.0.5:4566", true, Ok(()));
-        check("http://evil.example@localhost.example.com", false, Err("plain http"));
+        check(
+            "http://evil.example@localhost.example.com",
+            false,
+            Err("plain http"),
+        );
         check("localhost:4566", false, Err("not an http"));
         check("ftp://localhost", false, Err("not an http"));
     }

@@ -26,13 +26,21 @@ pub struct ForwarderConfig {
     #[serde(rename = "accessKey", default, skip_serializing_if = "Option::is_none")]
     pub access_key: Option<String>,
     /// The access key's secret.
-    #[serde(rename = "accessSecret", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "accessSecret",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub access_secret: Option<Secret>,
     /// A role to assume instead of using keys (cross-account set-ups).
     #[serde(rename = "roleArn", default, skip_serializing_if = "Option::is_none")]
     pub role_arn: Option<String>,
     /// The external id the role's trust policy requires.
-    #[serde(rename = "externalId", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "externalId",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub external_id: Option<String>,
     /// An endpoint other than AWS itself (LocalStack).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -104,7 +112,10 @@ impl ForwarderConfig {
 
     /// Parses a configuration in either format (JSON when it starts with `{`).
     pub fn parse(text: &str, path: &Path) -> Result<ForwarderConfig, ConfigError> {
-        let invalid = |message: String| ConfigError::Invalid { path: path.to_owned(), message };
+        let invalid = |message: String| ConfigError::Invalid {
+            path: path.to_owned(),
+            message,
+        };
         let config: ForwarderConfig = if text.trim_start().starts_with('{') {
             serde_json::from_str(text).map_err(|e| invalid(redact_serde(&e)))?
         } else {
@@ -156,10 +167,15 @@ fn redact_serde(e: &serde_json::Error) -> String {
     let kind = if text.starts_with("unknown field") {
         text.split(',').next().unwrap_or("unknown field").to_owned()
     } else if text.starts_with("missing field") {
-        text.split(" at line").next().unwrap_or("missing field").to_owned()
+        text.split(" at line")
+            .next()
+            .unwrap_or("missing field")
+            .to_owned()
     } else {
         match e.classify() {
-            serde_json::error::Category::Syntax | serde_json::error::Category::Eof => "not valid JSON".to_owned(),
+            serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
+                "not valid JSON".to_owned()
+            }
             _ => "a field has the wrong type".to_owned(),
         }
     };
@@ -169,7 +185,10 @@ fn redact_serde(e: &serde_json::Error) -> String {
 /// Reads a configuration file. The second value is a warning when others can read a file that
 /// holds a secret.
 pub fn read(path: &Path) -> Result<(ForwarderConfig, Option<String>), ConfigError> {
-    let io = |source| ConfigError::Io { path: path.to_owned(), source };
+    let io = |source| ConfigError::Io {
+        path: path.to_owned(),
+        source,
+    };
     let text = std::fs::read_to_string(path).map_err(io)?;
     let config = ForwarderConfig::parse(&text, path)?;
     let mut warning = None;
@@ -191,12 +210,18 @@ pub fn read(path: &Path) -> Result<(ForwarderConfig, Option<String>), ConfigErro
 /// Writes `contents` to `path` with mode 0600, atomically: a reader sees the old file or the
 /// new one, never a part.
 pub fn write_private(path: &Path, contents: &str) -> Result<(), ConfigError> {
-    let io = |source| ConfigError::Io { path: path.to_owned(), source };
+    let io = |source| ConfigError::Io {
+        path: path.to_owned(),
+        source,
+    };
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
         _ => PathBuf::from("."),
     };
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
@@ -247,21 +272,39 @@ mod tests {
             assert_eq!(parsed, sample(), "{format}");
         }
         assert!(sample().render(Format::Json).contains(r#""queueURL""#));
-        assert!(sample().render(Format::Env).contains("ACCESS_KEY=AKIAEXAMPLE\n"));
+        assert!(
+            sample()
+                .render(Format::Env)
+                .contains("ACCESS_KEY=AKIAEXAMPLE\n")
+        );
     }
 
     #[test]
     fn errors_name_the_problem_without_the_secret() {
         let check = |text: &str, expected: &str| {
-            let err = ForwarderConfig::parse(text, Path::new("f.json")).expect_err(text).to_string();
+            let err = ForwarderConfig::parse(text, Path::new("f.json"))
+                .expect_err(text)
+                .to_string();
             assert!(err.contains(expected), "{err}");
             assert!(!err.contains("s3cr3t"), "{err}");
         };
-        check(r#"{"queueURL":"q","region":"r","accessKey":"a"}"#, "go together");
-        check(r#"{"queueURL":"q","region":"r","accessSecret":5}"#, "wrong type");
-        check(r#"{"queueURL":"q","region":"r","accesSecret":"s3cr3t"}"#, "unknown field `accesSecret`");
+        check(
+            r#"{"queueURL":"q","region":"r","accessKey":"a"}"#,
+            "go together",
+        );
+        check(
+            r#"{"queueURL":"q","region":"r","accessSecret":5}"#,
+            "wrong type",
+        );
+        check(
+            r#"{"queueURL":"q","region":"r","accesSecret":"s3cr3t"}"#,
+            "unknown field `accesSecret`",
+        );
         check(r#"{"queueURL":"q","region":"s3cr3t"#, "not valid JSON");
-        check("QUEUE_URL=q\nSECRET=s3cr3t\n", "line 2: unknown key `SECRET`");
+        check(
+            "QUEUE_URL=q\nSECRET=s3cr3t\n",
+            "line 2: unknown key `SECRET`",
+        );
     }
 
     #[test]
@@ -277,7 +320,10 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            assert_eq!(std::fs::metadata(&path).expect("meta").permissions().mode() & 0o777, 0o600);
+            assert_eq!(
+                std::fs::metadata(&path).expect("meta").permissions().mode() & 0o777,
+                0o600
+            );
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
             let (_, warning) = read(&path).expect("read");
             assert!(warning.expect("warns").contains("chmod 600"));

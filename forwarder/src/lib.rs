@@ -1,1 +1,21 @@
-//! forwarder
+//! Forwards events into Amazon SQS as CloudEvents 1.0 structured JSON: the payload byte-exact,
+//! batched, retried, and every event accounted for.
+//!
+//! Pure logic ([`event`], [`encode`], [`batch`], [`glob`], [`input`], [`message`]) knows
+//! nothing of the SDK; [`sqs`] is the thin client wrapper; [`pipeline`] batches and retries;
+//! [`send`] drives NDJSON input through it.
+
+pub mod aws;
+pub mod batch;
+pub mod config;
+pub mod encode;
+pub mod event;
+pub mod glob;
+pub mod input;
+pub mod message;
+pub mod metrics;
+pub mod pipeline;
+pub mod retry;
+pub mod secret;
+pub mod send;
+pub mod sqs;

@@ -80,7 +80,9 @@ impl Backoff {
         if attempt >= self.max_attempts || elapsed >= self.max_elapsed {
             return None;
         }
-        let exp = self.base.saturating_mul(1u32 << attempt.saturating_sub(1).min(20));
+        let exp = self
+            .base
+            .saturating_mul(1u32 << attempt.saturating_sub(1).min(20));
         let cap = exp.min(self.max_delay);
         let jittered = cap.mul_f64(fastrand::f64());
         // Never sleep past the time budget.
@@ -101,19 +103,25 @@ mod tests {
             max_elapsed: Duration::from_secs(10),
         };
         for attempt in 1..5 {
-            let delay = backoff.delay(attempt, Duration::ZERO).expect("within budget");
+            let delay = backoff
+                .delay(attempt, Duration::ZERO)
+                .expect("within budget");
             let cap = Duration::from_millis(100 * (1 << (attempt - 1))).min(Duration::from_secs(1));
             assert!(delay <= cap, "attempt {attempt}: {delay:?} > {cap:?}");
         }
         assert_eq!(backoff.delay(5, Duration::ZERO), None);
         assert_eq!(backoff.delay(1, Duration::from_secs(10)), None);
-        let near_end = backoff.delay(4, Duration::from_millis(9_990)).expect("some");
+        let near_end = backoff
+            .delay(4, Duration::from_millis(9_990))
+            .expect("some");
         assert!(near_end <= Duration::from_millis(10));
     }
 
     #[test]
     fn codes() {
-        assert!(is_retryable_code(Some("AWS.SimpleQueueService.RequestThrottled")));
+        assert!(is_retryable_code(Some(
+            "AWS.SimpleQueueService.RequestThrottled"
+        )));
         assert!(is_retryable_code(Some("InternalError")));
         assert!(!is_retryable_code(Some("InvalidParameterValue")));
         assert!(!is_retryable_code(None));

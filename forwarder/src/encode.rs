@@ -1,0 +1,224 @@
+//! The structured JSON body of an SQS message: one event, minified and safe for SQS.
+//!
+//! Attributes are written in the event's order, each value as its raw JSON text, tokens kept
+//! verbatim. Only two things change: whitespace between tokens is dropped, and characters SQS
+//! refuses in a message body are written as `\uXXXX` escapes. SQS accepts
+//! `#x9 | #xA | #xD | #x20-#xD7FF | #xE000-#xFFFD | #x10000-#x10FFFF`; in valid JSON the other
+//! characters (U+FFFE, U+FFFF, raw control characters) can only occur inside strings, where an
+//! escape means the same character.
+
+use crate::event::Event;
+
+/// Writes the structured JSON body of an event: attributes in order, no nulls, no insignificant
+/// whitespace, and only characters SQS accepts.
+pub fn encode(event: &Event) -> String {
+    let capacity = 2 + event
+        .attributes()
+        .map(|(name, value)| name.len() + value.get().len() + 4)
+        .sum::<usize>();
+    let mut out = String::with_capacity(capacity);
+    out.push('{');
+    for (i, (name, value)) in event.attributes().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        // Names are `[a-z0-9]+` or `data_base64`: nothing to escape.
+        out.push('"');
+        out.push_str(name);
+        out.push_str("\":");
+        write_value(value.get(), &mut out);
+    }
+    out.push('}');
+    out
+}
+
+/// Whether SQS accepts every character of `s` in a message body or attribute value.
+pub fn sqs_safe(s: &str) -> bool {
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'\t' | b'\n' | b'\r' => {}
+            0x00..=0x1F => return false,
+            // U+FFFE and U+FFFF are EF BF BE and EF BF BF in UTF-8.
+            0xEF if b.get(i + 1) == Some(&0xBF) && matches!(b.get(i + 2), Some(0xBE | 0xBF)) => {
+                return false;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    true
+}
+
+/// Appends valid JSON text, minified, with characters SQS refuses escaped. Unchanged runs are
+/// copied whole.
+fn write_value(raw: &str, out: &mut String) {
+    let b = raw.as_bytes();
+    let mut copied = 0;
+    let mut i = 0;
+    let mut in_string = false;
+    while i < b.len() {
+        let c = b[i];
+        if in_string {
+            match c {
+                b'\\' => {
+                    i += 2;
+                    continue;
+                }
+                b'"' => in_string = false,
+                0xEF if b.get(i + 1) == Some(&0xBF)
+                    && matches!(b.get(i + 2), Some(0xBE | 0xBF)) =>
+                {
+                    out.push_str(&raw[copied..i]);
+                    out.push_str(if b[i + 2] == 0xBE {
+                        "\\ufffe"
+                    } else {
+                        "\\uffff"
+                    });
+                    i += 3;
+                    copied = i;
+                    continue;
+                }
+                // Not valid JSON, but escaping keeps the body valid and safe.
+                0x00..=0x1F => {
+                    out.push_str(&raw[copied..i]);
+                    out.push_str("\\u00");
+                    out.push(char::from(HEX[usize::from(c >> 4)]));
+                    out.push(char::from(HEX[usize::from(c & 0xF)]));
+                    i += 1;
+                    copied = i;
+                    continue;
+                }
+                _ => {}
+            }
+        } else {
+            match c {
+                b'"' => in_string = true,
+                b' ' | b'\t' | b'\n' | b'\r' => {
+                    out.push_str(&raw[copied..i]);
+                    i += 1;
+                    copied = i;
+                    continue;
+                }
+                _ => {}
+            }
+        }
+        i += 1;
+    }
+    out.push_str(&raw[copied..]);
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::parse_event;
+
+    /// Parses `line` and checks its encoded body.
+    fn check(line: &str, expected: &str) {
+        let event = parse_event(line.as_bytes()).expect("the test event is valid");
+        let body = encode(&event);
+        assert_eq!(body, expected);
+        assert!(sqs_safe(&body), "{body:?}");
+        serde_json::from_str::<serde_json::Value>(&body).expect("the body is JSON");
+    }
+
+    const IOT: &str = r#"{"specversion":"1.0","id":"aa12dc4c-c5ed-4b46-92e5-5a726f4daa81","source":"golioth/app/gateway/coap","type":"DEVICE_STREAM_TYPE","subject":"stream","datacontenttype":"application/json","time":"2022-01-27T16:17:06.458868Z","data":{"data":{"temp":32},"device_id":"612d3cecf3ee17d321adbec6","project_id":"my-first-project","timestamp":{"nanos":174295000,"seconds":1643300226}}}"#;
+
+    #[test]
+    fn iot_example_is_unchanged() {
+        check(IOT, IOT);
+    }
+
+    #[test]
+    fn order_is_kept_and_nulls_left_out() {
+        check(
+            r#"{"type":"t","data":[1],"ext":null,"source":"/s","id":"1","specversion":"1.0","subject":null}"#,
+            r#"{"type":"t","data":[1],"source":"/s","id":"1","specversion":"1.0"}"#,
+        );
+    }
+
+    #[test]
+    fn whitespace_is_dropped_outside_strings() {
+        check(
+            "{ \"specversion\" : \"1.0\" ,\n\t\"id\":\"a b\",\r\n\"source\":\"/s\",\"type\":\"t\",\"data\": { \"k\" : [ 1 , \"x y\" , { } ] } }\n",
+            r#"{"specversion":"1.0","id":"a b","source":"/s","type":"t","data":{"k":[1,"x y",{}]}}"#,
+        );
+    }
+
+    #[test]
+    fn numbers_are_byte_exact() {
+        check(
+            r#"{"specversion":"1.0","id":"1","source":"/s","type":"t","data":[123456789012345678901234567890,0.1000000000000000055511151231257827,-1.0E+400,1e-9999,-0]}"#,
+            r#"{"specversion":"1.0","id":"1","source":"/s","type":"t","data":[123456789012345678901234567890,0.1000000000000000055511151231257827,-1.0E+400,1e-9999,-0]}"#,
+        );
+    }
+
+    #[test]
+    fn escapes_are_kept() {
+        check(
+            r#"{"specversion":"1.0","id":"\u0031","source":"\/s","type":"t\"\\","data":"\ud83d\ude00 \n \u0000"}"#,
+            r#"{"specversion":"1.0","id":"\u0031","source":"\/s","type":"t\"\\","data":"\ud83d\ude00 \n \u0000"}"#,
+        );
+        // The key is decoded: names are written as their plain text.
+        check(
+            r#"{"specversion":"1.0","\u0069d":"1","source":"/s","type":"t"}"#,
+            r#"{"specversion":"1.0","id":"1","source":"/s","type":"t"}"#,
+        );
+    }
+
+    #[test]
+    fn characters_sqs_refuses_are_escaped() {
+        check(
+            "{\"specversion\":\"1.0\",\"id\":\"\u{FFFE}\",\"source\":\"/s\",\"type\":\"a\u{FFFF}b\",\"ext\":\"\u{FFFD}\u{10FFFF}\u{E000}\u{D7FF}\",\"data\":{\"\u{FFFF}\":\"\\\"\u{FFFE}\\\\\u{FFFF}\"}}",
+            "{\"specversion\":\"1.0\",\"id\":\"\\ufffe\",\"source\":\"/s\",\"type\":\"a\\uffffb\",\"ext\":\"\u{FFFD}\u{10FFFF}\u{E000}\u{D7FF}\",\"data\":{\"\\uffff\":\"\\\"\\ufffe\\\\\\uffff\"}}",
+        );
+    }
+
+    #[test]
+    fn raw_control_characters_are_escaped() {
+        let mut out = String::new();
+        write_value("\"a\u{1}b\u{1f}\"", &mut out);
+        assert_eq!(out, "\"a\\u0001b\\u001f\"");
+    }
+
+    #[test]
+    fn wrapped_payload() {
+        let event = Event::wrap(b"{ \"n\": 1.50 }", "/s", "t", None).expect("valid payload");
+        let body = encode(&event);
+        assert!(body.starts_with(r#"{"specversion":"1.0","id":""#), "{body}");
+        assert!(body.ends_with(r#"Z","data":{"n":1.50}}"#), "{body}");
+    }
+
+    mod safe {
+        use super::super::*;
+
+        fn check(input: &str, expected: bool) {
+            assert_eq!(sqs_safe(input), expected, "{input:?}");
+        }
+
+        #[test]
+        fn allowed_characters() {
+            check("", true);
+            check("plain ASCII ~\u{7f}", true);
+            check("\t\n\r", true);
+            check("\u{D7FF}\u{E000}\u{FFFD}\u{10000}\u{10FFFF}", true);
+            check("\u{EFBF}\u{FEFF}\u{FFEF}", true);
+            check("é中😀", true);
+        }
+
+        #[test]
+        fn refused_characters() {
+            check("\u{0}", false);
+            check("a\u{1}", false);
+            check("\u{8}", false);
+            check("\u{B}", false);
+            check("\u{C}", false);
+            check("\u{1F}", false);
+            check("\u{FFFE}", false);
+            check("x\u{FFFF}", false);
+        }
+    }
+}

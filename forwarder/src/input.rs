@@ -1,0 +1,105 @@
+//! NDJSON input: numbered lines from files or stdin, with a line-length limit that skips an
+//! over-long line without holding it in memory.
+
+use std::io::{self, BufRead};
+
+/// One line of input, without its line ending.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Line {
+    /// The line's bytes.
+    Text(Vec<u8>),
+    /// The line was longer than the limit; only its length is known.
+    TooLong(usize),
+}
+
+/// Reads lines of at most `limit` bytes from `reader`.
+#[derive(Debug)]
+pub struct LineReader<R> {
+    reader: R,
+    limit: usize,
+    number: u64,
+}
+
+impl<R: BufRead> LineReader<R> {
+    /// Wraps a reader.
+    pub fn new(reader: R, limit: usize) -> Self {
+        LineReader {
+            reader,
+            limit,
+            number: 0,
+        }
+    }
+
+    /// The next line and its number (from 1), or `None` at the end of the input.
+    pub fn next_line(&mut self) -> io::Result<Option<(u64, Line)>> {
+        let mut line = Vec::new();
+        let mut length = 0usize;
+        let mut seen_any = false;
+        loop {
+            let buffer = self.reader.fill_buf()?;
+            if buffer.is_empty() {
+                if !seen_any {
+                    return Ok(None);
+                }
+                break;
+            }
+            seen_any = true;
+            let (chunk, found_end) = match buffer.iter().position(|&b| b == b'\n') {
+                Some(i) => (&buffer[..i], true),
+                None => (buffer, false),
+            };
+            length += chunk.len();
+            if length <= self.limit {
+                line.extend_from_slice(chunk);
+            } else if !line.is_empty() {
+                line = Vec::new();
+            }
+            let consumed = chunk.len() + usize::from(found_end);
+            self.reader.consume(consumed);
+            if found_end {
+                break;
+            }
+        }
+        self.number += 1;
+        if length > self.limit {
+            return Ok(Some((self.number, Line::TooLong(length))));
+        }
+        if line.last() == Some(&b'\r') {
+            line.pop();
+        }
+        Ok(Some((self.number, Line::Text(line))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(input: &[u8], limit: usize, expected: &[(u64, Line)]) {
+        let mut reader = LineReader::new(io::BufReader::with_capacity(4, input), limit);
+        let mut actual = Vec::new();
+        while let Some(line) = reader.next_line().expect("reads") {
+            actual.push(line);
+        }
+        assert_eq!(actual, expected);
+    }
+
+    #[test]
+    fn lines() {
+        let text = |s: &str| Line::Text(s.as_bytes().to_vec());
+        check(b"", 10, &[]);
+        check(b"a\nbb\n", 10, &[(1, text("a")), (2, text("bb"))]);
+        check(
+            b"a\r\n\nlast",
+            10,
+            &[(1, text("a")), (2, text("")), (3, text("last"))],
+        );
+        check(
+            b"short\n0123456789abc\nok\n",
+            10,
+            &[(1, text("short")), (2, Line::TooLong(13)), (3, text("ok"))],
+        );
+        check(b"0123456789", 10, &[(1, text("0123456789"))]);
+        check(b"01234567890", 10, &[(1, Line::TooLong(11))]);
+    }
+}

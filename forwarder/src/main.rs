@@ -1,0 +1,321 @@
+//! The `forwarder` command: `send` NDJSON events, or `serve` CloudEvents over HTTP, into SQS.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand};
+use tokio::sync::watch;
+
+use forwarder::aws::{AssumeRole, AwsOptions, StaticKey, sdk_config};
+use forwarder::config::ForwarderConfig;
+use forwarder::message::{AttributeMode, MessageOptions};
+use forwarder::metrics::Metrics;
+use forwarder::pipeline::{Forwarder, Options};
+use forwarder::send::{Input, SendOptions, Summary, Wrap, progress_counter, progress_line, send};
+use forwarder::sqs::{QueueUrl, Sqs};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "forwarder",
+    version,
+    about = "Forwards events into Amazon SQS as CloudEvents 1.0"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Send NDJSON events from files (or stdin) and exit with a summary.
+    Send(SendArgs),
+}
+
+#[derive(Debug, Args)]
+struct Connection {
+    /// The file `provisioner apply --out` wrote (JSON or KEY=value lines).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// The queue URL (overrides the file).
+    #[arg(long)]
+    queue_url: Option<String>,
+    /// The region (overrides the file and AWS_REGION).
+    #[arg(long)]
+    region: Option<String>,
+    /// An endpoint other than AWS (overrides the file and AWS_ENDPOINT_URL).
+    #[arg(long)]
+    endpoint_url: Option<String>,
+    /// Allow plain http to a non-loopback endpoint.
+    #[arg(long)]
+    allow_insecure_endpoint: bool,
+    /// Log level: error, warn, info, debug, trace (or RUST_LOG).
+    #[arg(long, default_value = "warn")]
+    log_level: String,
+}
+
+#[derive(Debug, Args)]
+struct SendArgs {
+    #[command(flatten)]
+    connection: Connection,
+    /// NDJSON files; stdin when none.
+    files: Vec<PathBuf>,
+    /// Wrap each line (a JSON payload) into a CloudEvent with this source.
+    #[arg(long, requires = "ty")]
+    source: Option<String>,
+    /// The type of wrapped events.
+    #[arg(long = "type", requires = "source")]
+    ty: Option<String>,
+    /// The subject of wrapped events.
+    #[arg(long, requires = "source")]
+    subject: Option<String>,
+    /// Write what was not delivered here (NDJSON: the original line and the reason).
+    #[arg(long)]
+    dead_letter: Option<PathBuf>,
+    /// Forward only events whose type matches (repeatable glob).
+    #[arg(long)]
+    only_type: Vec<String>,
+    /// Never forward events whose type matches (repeatable glob).
+    #[arg(long)]
+    except_type: Vec<String>,
+    /// Message attributes beside the body.
+    #[arg(long, value_enum, default_value = "none")]
+    attributes: AttributeMode,
+    /// The attribute whose value is the message group (FIFO default: source).
+    #[arg(long)]
+    group_by: Option<String>,
+    /// Print the summary as one JSON object on stdout.
+    #[arg(long)]
+    summary_json: bool,
+    /// Requests in flight at once.
+    #[arg(long, default_value_t = 8)]
+    max_in_flight: usize,
+    /// Milliseconds a partly filled batch waits for more events.
+    #[arg(long, default_value_t = 5)]
+    linger_ms: u64,
+    /// Lines longer than this many bytes are refused without being read into memory.
+    #[arg(long, default_value_t = 2 * 1024 * 1024)]
+    max_line_bytes: usize,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("forwarder: cannot start the runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("forwarder: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Send(args) => run_send(args).await,
+    }
+}
+
+fn init_logging(level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("forwarder={level},warn")));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Builds the SQS wrapper from the file, the flags and the environment (flags first).
+async fn connect(connection: &Connection) -> Result<Sqs> {
+    let file = match &connection.config {
+        Some(path) => {
+            let (config, warning) = forwarder::config::read(path)?;
+            if let Some(warning) = warning {
+                eprintln!("forwarder: warning: {warning}");
+            }
+            Some(config)
+        }
+        None => None,
+    };
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let queue_url = connection
+        .queue_url
+        .clone()
+        .or_else(|| file.as_ref().map(|f| f.queue_url.clone()))
+        .context("no queue: pass --config FILE (from `provisioner apply --out`) or --queue-url")?;
+    let queue_url = QueueUrl::parse(&queue_url).map_err(anyhow::Error::msg)?;
+    let options = AwsOptions {
+        region: connection
+            .region
+            .clone()
+            .or_else(|| env("AWS_REGION"))
+            .or_else(|| file.as_ref().map(|f| f.region.clone())),
+        endpoint_url: connection
+            .endpoint_url
+            .clone()
+            .or_else(|| env("AWS_ENDPOINT_URL_SQS"))
+            .or_else(|| env("AWS_ENDPOINT_URL"))
+            .or_else(|| file.as_ref().and_then(|f| f.endpoint.clone())),
+        credentials: file.as_ref().and_then(static_key),
+        assume_role: file.as_ref().and_then(|f| {
+            f.role_arn.as_ref().map(|arn| AssumeRole {
+                role_arn: arn.clone(),
+                external_id: f.external_id.clone(),
+            })
+        }),
+        allow_insecure_endpoint: connection.allow_insecure_endpoint,
+    };
+    let sdk = sdk_config(&options).await?;
+    Ok(Sqs::new(aws_sdk_sqs::Client::new(&sdk), queue_url))
+}
+
+fn static_key(file: &ForwarderConfig) -> Option<StaticKey> {
+    Some(StaticKey {
+        access_key_id: file.access_key.clone()?,
+        secret: file.access_secret.clone()?,
+    })
+}
+
+/// A watch that turns true on SIGINT or SIGTERM.
+fn stop_on_signal() -> watch::Receiver<bool> {
+    let (tx, rx) = watch::channel(false);
+    tokio::spawn(async move {
+        let terminate = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut signal) => {
+                    signal.recv().await;
+                }
+                Err(_) => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            () = terminate => {}
+        }
+        eprintln!("forwarder: stopping: finishing what is in flight");
+        let _ = tx.send(true);
+    });
+    rx
+}
+
+async fn run_send(args: SendArgs) -> Result<ExitCode> {
+    init_logging(&args.connection.log_level);
+    let sqs = connect(&args.connection).await?;
+    let fifo = sqs.queue_url().is_fifo();
+    let options = SendOptions {
+        wrap: args.source.map(|source| Wrap {
+            source,
+            ty: args.ty.unwrap_or_default(),
+            subject: args.subject,
+        }),
+        only_types: args.only_type,
+        except_types: args.except_type,
+        message: MessageOptions {
+            attributes: args.attributes,
+            group_by: args.group_by,
+            fifo,
+        },
+        max_line_bytes: args.max_line_bytes,
+    };
+    let dead_letter: Option<Box<dyn std::io::Write + Send>> = match &args.dead_letter {
+        Some(path) => {
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .with_context(|| format!("cannot open the dead-letter file {}", path.display()))?;
+            Some(Box::new(std::io::BufWriter::new(file)))
+        }
+        None => None,
+    };
+    let pipeline = Options {
+        max_in_flight: args.max_in_flight.max(1),
+        linger: Duration::from_millis(args.linger_ms),
+        ..Options::default()
+    };
+    let metrics = Arc::new(Metrics::default());
+    let forwarder = Forwarder::start(sqs, pipeline, Arc::clone(&metrics));
+    let inputs = args.files.into_iter().map(Input::File).collect();
+    let started = Instant::now();
+    let progress = std::io::stderr().is_terminal().then(progress_counter);
+    let ticker = progress.clone().map(|read| {
+        let metrics = Arc::clone(&metrics);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+                eprint!(
+                    "{}",
+                    progress_line(
+                        read.load(std::sync::atomic::Ordering::Relaxed),
+                        &metrics,
+                        started
+                    )
+                );
+            }
+        })
+    });
+    let report = |line: &str| eprintln!("{line}");
+    let summary = send(
+        inputs,
+        &options,
+        &forwarder,
+        dead_letter,
+        report,
+        stop_on_signal(),
+        progress,
+    )
+    .await;
+    forwarder.shutdown().await;
+    if let Some(ticker) = ticker {
+        ticker.abort();
+        eprintln!();
+    }
+    let summary = summary?;
+    print_summary(&summary, args.summary_json, started.elapsed());
+    Ok(exit_code(&summary))
+}
+
+fn print_summary(summary: &Summary, json: bool, elapsed: Duration) {
+    if json {
+        println!("{}", serde_json::to_string(summary).unwrap_or_default());
+    }
+    eprintln!(
+        "forwarder: {} read, {} sent, {} refused, {} failed, {} filtered; {} requests ({:.3} per event), {} retried, {:.1}s{}",
+        summary.read,
+        summary.sent,
+        summary.refused,
+        summary.failed,
+        summary.filtered,
+        summary.requests,
+        summary.requests as f64 / summary.sent.max(1) as f64,
+        summary.retried,
+        elapsed.as_secs_f64(),
+        if summary.interrupted {
+            "; interrupted before the end of the input"
+        } else {
+            ""
+        },
+    );
+}
+
+fn exit_code(summary: &Summary) -> ExitCode {
+    if summary.interrupted {
+        ExitCode::from(130)
+    } else if summary.all_delivered() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}

@@ -1,0 +1,191 @@
+//! Counters and histograms of what the forwarder did, shared by the summary of `send` and the
+//! Prometheus endpoint of `serve`.
+
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// Upper bounds of the SQS request latency buckets, in seconds.
+const LATENCY_BOUNDS: [f64; 10] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
+
+/// What happened so far. All counters only grow.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    /// Events handed to the forwarder (or received over HTTP).
+    pub received: AtomicU64,
+    /// Events SQS accepted.
+    pub sent: AtomicU64,
+    /// Events refused before sending (invalid, too large).
+    pub refused: AtomicU64,
+    /// Events that could not be delivered after the retries.
+    pub failed: AtomicU64,
+    /// Entries or requests sent again.
+    pub retried: AtomicU64,
+    /// `SendMessageBatch` requests made.
+    pub requests: AtomicU64,
+    /// Bytes of bodies and attributes sent (accepted or not).
+    pub bytes: AtomicU64,
+    /// 64 KiB billing units of the requests made.
+    pub billing_units: AtomicU64,
+    batch_sizes: [AtomicU64; 10],
+    latency_buckets: [AtomicU64; LATENCY_BOUNDS.len()],
+    latency_count: AtomicU64,
+    latency_micros: AtomicU64,
+}
+
+impl Metrics {
+    /// Adds one to a counter.
+    pub fn inc(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Reads a counter.
+    pub fn get(counter: &AtomicU64) -> u64 {
+        counter.load(Ordering::Relaxed)
+    }
+
+    /// Records one request of `entries` messages and `bytes` payload bytes that took `latency`.
+    pub fn record_request(&self, entries: usize, bytes: usize, latency: Duration) {
+        Metrics::inc(&self.requests);
+        self.bytes.fetch_add(bytes as u64, Ordering::Relaxed);
+        self.billing_units
+            .fetch_add(billing_units(bytes), Ordering::Relaxed);
+        if let Some(bucket) = self.batch_sizes.get(entries.saturating_sub(1)) {
+            Metrics::inc(bucket);
+        }
+        let seconds = latency.as_secs_f64();
+        for (bound, bucket) in LATENCY_BOUNDS.iter().zip(&self.latency_buckets) {
+            if seconds <= *bound {
+                Metrics::inc(bucket);
+            }
+        }
+        Metrics::inc(&self.latency_count);
+        self.latency_micros
+            .fetch_add(latency.as_micros() as u64, Ordering::Relaxed);
+    }
+
+    /// The Prometheus text exposition of everything.
+    pub fn prometheus(&self) -> String {
+        let mut out = String::new();
+        let counters = [
+            ("events_received", "Events received", &self.received),
+            ("events_sent", "Events accepted by SQS", &self.sent),
+            (
+                "events_refused",
+                "Events refused before sending",
+                &self.refused,
+            ),
+            (
+                "events_failed",
+                "Events not delivered after retries",
+                &self.failed,
+            ),
+            (
+                "events_retried",
+                "Entries sent again after a transient failure",
+                &self.retried,
+            ),
+            ("sqs_requests", "SendMessageBatch requests", &self.requests),
+        ];
+        for (name, help, counter) in counters {
+            let _ = writeln!(
+                out,
+                "# HELP forwarder_{name}_total {help}.\n# TYPE forwarder_{name}_total counter"
+            );
+            let _ = writeln!(out, "forwarder_{name}_total {}", Metrics::get(counter));
+        }
+        let _ = writeln!(
+            out,
+            "# HELP forwarder_batch_size Entries per SendMessageBatch request."
+        );
+        let _ = writeln!(out, "# TYPE forwarder_batch_size histogram");
+        let mut cumulative = 0;
+        let mut sum = 0;
+        for (i, bucket) in self.batch_sizes.iter().enumerate() {
+            let n = Metrics::get(bucket);
+            cumulative += n;
+            sum += n * (i as u64 + 1);
+            let _ = writeln!(
+                out,
+                "forwarder_batch_size_bucket{{le=\"{}\"}} {cumulative}",
+                i + 1
+            );
+        }
+        let _ = writeln!(
+            out,
+            "forwarder_batch_size_bucket{{le=\"+Inf\"}} {cumulative}"
+        );
+        let _ = writeln!(
+            out,
+            "forwarder_batch_size_sum {sum}\nforwarder_batch_size_count {cumulative}"
+        );
+        let _ = writeln!(
+            out,
+            "# HELP forwarder_sqs_request_seconds SQS request latency."
+        );
+        let _ = writeln!(out, "# TYPE forwarder_sqs_request_seconds histogram");
+        for (bound, bucket) in LATENCY_BOUNDS.iter().zip(&self.latency_buckets) {
+            let _ = writeln!(
+                out,
+                "forwarder_sqs_request_seconds_bucket{{le=\"{bound}\"}} {}",
+                Metrics::get(bucket)
+            );
+        }
+        let count = Metrics::get(&self.latency_count);
+        let _ = writeln!(
+            out,
+            "forwarder_sqs_request_seconds_bucket{{le=\"+Inf\"}} {count}"
+        );
+        let sum = Metrics::get(&self.latency_micros) as f64 / 1e6;
+        let _ = writeln!(
+            out,
+            "forwarder_sqs_request_seconds_sum {sum}\nforwarder_sqs_request_seconds_count {count}"
+        );
+        out
+    }
+}
+
+/// SQS bills each 64 KiB chunk of a request as one request.
+pub fn billing_units(payload_bytes: usize) -> u64 {
+    (payload_bytes.max(1) as u64).div_ceil(64 * 1024)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn billing_units_are_64_kib_chunks() {
+        for (bytes, units) in [(0, 1), (300, 1), (65_536, 1), (65_537, 2), (1_048_576, 16)] {
+            assert_eq!(billing_units(bytes), units, "{bytes}");
+        }
+    }
+
+    #[test]
+    fn prometheus_text_has_counters_and_histograms() {
+        let metrics = Metrics::default();
+        Metrics::inc(&metrics.sent);
+        metrics.record_request(10, 3_000, Duration::from_millis(20));
+        metrics.record_request(3, 900, Duration::from_millis(2));
+        let text = metrics.prometheus();
+        assert!(text.contains("forwarder_events_sent_total 1\n"), "{text}");
+        assert!(text.contains("forwarder_sqs_requests_total 2\n"), "{text}");
+        assert!(
+            text.contains("forwarder_batch_size_bucket{le=\"3\"} 1\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("forwarder_batch_size_bucket{le=\"10\"} 2\n"),
+            "{text}"
+        );
+        assert!(text.contains("forwarder_batch_size_sum 13\n"), "{text}");
+        assert!(
+            text.contains("forwarder_sqs_request_seconds_bucket{le=\"0.005\"} 1\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("forwarder_sqs_request_seconds_bucket{le=\"0.025\"} 2\n"),
+            "{text}"
+        );
+    }
+}
