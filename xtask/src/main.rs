@@ -4,7 +4,9 @@
 //! lives in a module of its own.
 
 mod ci;
+mod demo;
 mod localstack_cmd;
+mod provision;
 mod run;
 mod test;
 
@@ -49,6 +51,8 @@ fn try_main() -> Result<ExitCode> {
         "localstack" => localstack_cmd::run(rest),
         "test" => test::run(rest),
         "ci" => ci::run(rest),
+        "demo" => demo::run(rest),
+        "provision" => provision::run(rest),
         "-h" | "--help" | "help" => {
             print!("{USAGE}");
             Ok(ExitCode::SUCCESS)

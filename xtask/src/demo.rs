@@ -1,0 +1,52 @@
+//! `cargo xtask demo`: the main job on the embedded LocalStack. Provision a queue and a scoped
+//! user, forward the sample events under `forwarder/examples/` with that user's key, and read
+//! back and judge what the queue holds.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+
+use crate::run;
+
+const NAME: &str = "cloudevents-demo";
+
+pub(crate) fn run(_args: &[String]) -> Result<ExitCode> {
+    let config = localstack::Config::from_env()?;
+    let instance = localstack::start(&config)?;
+    eprintln!("demo: LocalStack at {}", instance.endpoint());
+    run::checked(run::cargo().args(["build", "-q", "-p", "provisioner", "-p", "forwarder", "-p", "conformance", "--bins"]))?;
+    let bin = |name: &str| Path::new("target").join("debug").join(name);
+    let out = Path::new("target").join("demo").join("forwarder.json");
+    std::fs::create_dir_all(out.parent().context("no parent")?)?;
+    let endpoint_env = ("LOCALSTACK_ENDPOINT", instance.endpoint());
+    run::checked(
+        std::process::Command::new(bin("provisioner"))
+            .args(["apply", "--localstack", "--name", NAME, "--out"])
+            .arg(&out)
+            .env(endpoint_env.0, endpoint_env.1),
+    )?;
+    let mut examples: Vec<_> = std::fs::read_dir("forwarder/examples")?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "ndjson"))
+        .collect();
+    examples.sort();
+    run::checked(std::process::Command::new(bin("forwarder")).arg("send").arg("--config").arg(&out).args(&examples))?;
+    let text = std::fs::read_to_string(&out)?;
+    let settings: serde_json::Value = serde_json::from_str(&text)?;
+    let queue_url = settings["queueURL"].as_str().context("no queueURL in the written configuration")?;
+    eprintln!("demo: what the queue holds, judged by the conformance checker:");
+    let code = run::status(
+        std::process::Command::new(bin("conformance"))
+            .args(["check", "--show", "--queue-url", queue_url, "--endpoint-url", instance.endpoint()])
+            .args(["--region", localstack::REGION])
+            .env("AWS_ACCESS_KEY_ID", localstack::ACCESS_KEY)
+            .env("AWS_SECRET_ACCESS_KEY", localstack::SECRET_KEY),
+    )?;
+    eprintln!(
+        "demo: LocalStack keeps running; `cargo xtask provision destroy --localstack --name {NAME}` removes the demo's \
+         resources and `cargo xtask localstack down` stops it"
+    );
+    Ok(code)
+}
