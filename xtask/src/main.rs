@@ -4,6 +4,7 @@
 //! lives in a module of its own.
 
 mod ci;
+mod conformance;
 mod demo;
 mod localstack_cmd;
 mod provision;
@@ -52,6 +53,7 @@ fn try_main() -> Result<ExitCode> {
         "test" => test::run(rest),
         "ci" => ci::run(rest),
         "demo" => demo::run(rest),
+        "conformance" => conformance::run(rest),
         "provision" => provision::run(rest),
         "-h" | "--help" | "help" => {
             print!("{USAGE}");
