@@ -287,7 +287,7 @@ mod tests {
                 error.to_string(),
                 "message is 1048577 bytes, more than the SQS limit of 1048576 bytes"
             );
-            let body = "x".repeat(MAX_MESSAGE_BYTES - 7);
+            let body = "x".repeat(MAX_MESSAGE_BYTES - 8);
             let attributes = [("a".to_owned(), "b".to_owned())];
             assert!(MessageSize::of(&body, &attributes).is_ok());
             let attributes = [("a".to_owned(), "bc".to_owned())];
@@ -368,7 +368,7 @@ mod tests {
             "golioth/app/gateway/coap|aa12dc4c-c5ed-4b46-92e5-5a726f4daa81",
         );
         check("/s", "a|b", "/s|a|b");
-        check("/s", "x y", "fnv1a128:d6f7ac7e1c6b4ae5ebe8e1f4c9ff3e79");
+        check("/s", "x y", "fnv1a128:701107a420078a83bc0991787a4ad358");
         // Distinct pairs never share an id, whatever the form.
         let pairs = [
             ("a/b", "c"),
@@ -405,10 +405,10 @@ mod tests {
             "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~",
             "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~",
         );
-        check("a b", "a_b~e8ab6b5bf7a1ba21e2af3f8f34b6c31b");
+        check("a b", "a_b~a68d62c6038b5822836dbc79780dff7a");
         check("a_b", "a_b");
         check("", "~6c62272e07bb014262b821756295c58d");
-        check("é", "_~3c4cc5d4f0c8df1e87a6bb05f8dc4ae1");
+        check("é", "_~088093bf9eab1be95aa0733054c70821");
         let long = "x".repeat(200);
         let id = group_id(&long);
         assert_eq!(id.len(), 128);

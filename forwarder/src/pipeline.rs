@@ -13,13 +13,10 @@ use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use crate::batch::{MAX_MESSAGE_BYTES, message_size};
+use crate::batch::{Batcher, MessageSize};
 use crate::metrics::Metrics;
 use crate::retry::{Backoff, is_retryable};
 use crate::sqs::{EntryResult, Outgoing, Sqs};
-
-/// Entries per `SendMessageBatch` request, SQS's limit.
-pub const MAX_BATCH_ENTRIES: usize = 10;
 
 /// How the forwarder batches and retries.
 #[derive(Debug, Clone)]
@@ -98,7 +95,7 @@ enum Command {
 
 struct Job {
     message: Outgoing,
-    size: usize,
+    size: MessageSize,
     reply: oneshot::Sender<Delivery>,
 }
 
@@ -133,14 +130,13 @@ impl Forwarder {
     /// Queues a message, waiting while the forwarder is full; the returned [`Pending`] gives
     /// SQS's answer. A message over the size limit is refused here.
     pub async fn enqueue(&self, message: Outgoing) -> Result<Pending, SendError> {
-        let size = message_size(&message.body, &message.attributes);
-        if size > MAX_MESSAGE_BYTES {
+        let size = MessageSize::of(&message.body, &message.attributes).map_err(|too_large| {
             Metrics::inc(&self.metrics.refused);
-            return Err(SendError::TooLarge {
-                size,
-                limit: MAX_MESSAGE_BYTES,
-            });
-        }
+            SendError::TooLarge {
+                size: too_large.size,
+                limit: too_large.limit,
+            }
+        })?;
         let (reply, answer) = oneshot::channel();
         self.commands
             .send(Command::Send(Job {
@@ -181,12 +177,9 @@ async fn batcher(
     mut commands: mpsc::Receiver<Command>,
 ) {
     let in_flight = Arc::new(Semaphore::new(options.max_in_flight.max(1)));
-    let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH_ENTRIES);
-    let mut batch_bytes = 0;
+    let mut batcher: Batcher<Job> = Batcher::new();
     let mut deadline = Instant::now();
-    let dispatch = |batch: &mut Vec<Job>, batch_bytes: &mut usize| {
-        let jobs = std::mem::replace(batch, Vec::with_capacity(MAX_BATCH_ENTRIES));
-        *batch_bytes = 0;
+    let dispatch = |jobs: Vec<Job>| {
         let (sqs, metrics, backoff, in_flight) = (
             sqs.clone(),
             Arc::clone(&metrics),
@@ -207,13 +200,13 @@ async fn batcher(
         }
     };
     loop {
-        let command = if batch.is_empty() {
+        let command = if batcher.is_empty() {
             commands.recv().await
         } else {
             tokio::select! {
                 command = commands.recv() => command,
                 () = tokio::time::sleep_until(deadline) => {
-                    dispatch(&mut batch, &mut batch_bytes).await;
+                    dispatch(batcher.take()).await;
                     continue;
                 }
             }
@@ -221,26 +214,25 @@ async fn batcher(
         match command {
             None => break,
             Some(Command::Send(job)) => {
-                if batch_bytes + job.size > MAX_MESSAGE_BYTES {
-                    dispatch(&mut batch, &mut batch_bytes).await;
+                let size = job.size;
+                if let Some(full) = batcher.push(job, size) {
+                    dispatch(full).await;
                 }
-                if batch.is_empty() {
+                if batcher.len() == 1 {
                     deadline = Instant::now() + options.linger;
                 }
-                batch_bytes += job.size;
-                batch.push(job);
-                if batch.len() == MAX_BATCH_ENTRIES {
-                    dispatch(&mut batch, &mut batch_bytes).await;
+                if batcher.is_full() {
+                    dispatch(batcher.take()).await;
                 }
             }
             Some(Command::Flush(done)) => {
-                dispatch(&mut batch, &mut batch_bytes).await;
+                dispatch(batcher.take()).await;
                 wait_idle(&in_flight, options.max_in_flight).await;
                 let _ = done.send(());
             }
         }
     }
-    dispatch(&mut batch, &mut batch_bytes).await;
+    dispatch(batcher.take()).await;
     wait_idle(&in_flight, options.max_in_flight).await;
 }
 
@@ -259,7 +251,7 @@ async fn send_with_retries(sqs: &Sqs, mut jobs: Vec<Job>, backoff: Backoff, metr
     loop {
         attempt += 1;
         let messages: Vec<&Outgoing> = jobs.iter().map(|j| &j.message).collect();
-        let bytes = jobs.iter().map(|j| j.size).sum();
+        let bytes = jobs.iter().map(|j| j.size.get()).sum();
         let sent_at = Instant::now();
         let result = sqs.send_batch(&messages).await;
         metrics.record_request(messages.len(), bytes, sent_at.elapsed());
