@@ -1,5 +1,5 @@
 //! `cargo xtask demo`: the main job on the embedded LocalStack. Provision a queue and a scoped
-//! user, forward the sample events under `forwarder/examples/` with that user's key, and read
+//! user (and prove its least privilege), forward the sample events under `forwarder/examples/` with that user's key, and read
 //! back and judge what the queue holds.
 
 use std::path::Path;
@@ -24,6 +24,11 @@ pub(crate) fn run(_args: &[String]) -> Result<ExitCode> {
         std::process::Command::new(bin("provisioner"))
             .args(["apply", "--localstack", "--name", NAME, "--out"])
             .arg(&out)
+            .env(endpoint_env.0, endpoint_env.1),
+    )?;
+    run::checked(
+        std::process::Command::new(bin("provisioner"))
+            .args(["verify", "--localstack", "--name", NAME])
             .env(endpoint_env.0, endpoint_env.1),
     )?;
     let mut examples: Vec<_> = std::fs::read_dir("forwarder/examples")?
