@@ -1,0 +1,85 @@
+//! The library's one error type. Every message is one line, starts lower-case, says what to do,
+//! and never holds a secret.
+
+use std::path::PathBuf;
+
+use crate::aws::AwsError;
+use crate::names::NameError;
+
+/// Why provisioning, verifying or destroying failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ProvisionError {
+    /// A name, account id, external id or region was refused before any request.
+    #[error(transparent)]
+    Name(#[from] NameError),
+    /// The input is incomplete or contradictory.
+    #[error("{0}")]
+    Usage(String),
+    /// No AWS configuration could be built (no region, a bad endpoint).
+    #[error(transparent)]
+    Config(#[from] forwarder::aws::AwsConfigError),
+    /// LocalStack could not be started or reached.
+    #[error("localstack: {}", one_line(&.0.to_string()))]
+    LocalStack(#[from] localstack::Error),
+    /// An AWS request failed, after the retries it deserved.
+    #[error(transparent)]
+    Aws(#[from] AwsError),
+    /// A resource with the expected name exists but was not created by this tool.
+    #[error(
+        "{resource} exists but was not created by this tool (it lacks the tag {}={}): choose another --name or --user, or delete it yourself",
+        crate::MANAGED_BY.0,
+        crate::MANAGED_BY.1
+    )]
+    NotManaged {
+        /// The resource, such as "queue `events`".
+        resource: String,
+    },
+    /// The user has access keys, but no secret of theirs can be recovered.
+    #[error(
+        "user `{user}` already has access key(s) {} and IAM never shows a secret twice; {}: pass --rotate-key to create a new key, write it, and delete the old one(s)",
+        keys.join(", "),
+        match out { Some(path) => format!("{} does not hold one of them", path.display()), None => "no --out file holds one of them".to_owned() }
+    )]
+    KeyNotRecoverable {
+        /// The user.
+        user: String,
+        /// Its access key ids (not secret).
+        keys: Vec<String>,
+        /// The configuration file that was looked at.
+        out: Option<PathBuf>,
+    },
+    /// The configuration file could not be read or written.
+    #[error("{0}: fix or remove the file, or choose another --out")]
+    OutFile(#[from] forwarder::config::ConfigError),
+    /// AWS answered without a field it always sends.
+    #[error("{operation} returned no {field}")]
+    MissingField {
+        /// The operation.
+        operation: &'static str,
+        /// The field.
+        field: &'static str,
+    },
+    /// Apply failed part-way; what was done stays done and a new apply continues from there.
+    #[error("apply stopped after {} change(s) ({}): {cause}", done.len(), if done.is_empty() { "none".to_owned() } else { done.join("; ") })]
+    Partial {
+        /// The changes that were made.
+        done: Vec<String>,
+        /// What stopped it.
+        cause: Box<ProvisionError>,
+    },
+    /// Verification found something other than least privilege.
+    #[error("verify failed: {}", .0.failures().join("; "))]
+    Verify(Box<crate::verify::VerifyReport>),
+    /// Destroy could not delete everything; it deleted what it could.
+    #[error("destroy left {} failure(s): {}", .0.failures.len(), .0.failures.join("; "))]
+    Destroy(Box<crate::destroy::DestroyReport>),
+}
+
+/// Joins the lines of a message, so that every error prints on one line.
+pub(crate) fn one_line(text: &str) -> String {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" | ")
+}
