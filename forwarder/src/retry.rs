@@ -30,10 +30,13 @@ const RETRYABLE_CODES: &[&str] = &[
 ];
 
 /// Whether an SDK error is worth another attempt: timeouts, connection failures, 5xx, 429 and
-/// throttling. Construction errors and client faults are not.
+/// throttling. Construction errors, missing credentials and client faults are not.
 pub fn is_retryable<E: ProvideErrorMetadata>(error: &SdkError<E, HttpResponse>) -> bool {
     match error {
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => true,
+        SdkError::TimeoutError(_) => true,
+        // Connection failures are transient; a failure to build the request (such as missing
+        // credentials) is not.
+        SdkError::DispatchFailure(failure) => failure.is_io() || failure.is_timeout(),
         SdkError::ResponseError(_) => true,
         SdkError::ServiceError(context) => {
             let status = context.raw().status().as_u16();

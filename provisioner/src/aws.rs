@@ -1040,17 +1040,12 @@ where
     }
 }
 
-/// The shared policy, except that a dispatch failure which is neither I/O nor a timeout (such as
-/// missing credentials) is not transient.
+/// The shared policy, plus the codes in `also` (such as IAM's eventual consistency after a
+/// create).
 fn worth_retrying<E: ProvideErrorMetadata>(
     error: &SdkError<E, HttpResponse>,
     also: &[&str],
 ) -> bool {
-    if let SdkError::DispatchFailure(d) = error
-        && !(d.is_io() || d.is_timeout())
-    {
-        return false;
-    }
     is_retryable(error) || error.code().is_some_and(|code| also.contains(&code))
 }
 
