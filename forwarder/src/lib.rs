@@ -3,7 +3,7 @@
 //!
 //! Pure logic ([`event`], [`encode`], [`batch`], [`glob`], [`input`], [`message`]) knows
 //! nothing of the SDK; [`sqs`] is the thin client wrapper; [`pipeline`] batches and retries;
-//! [`send`] drives NDJSON input through it.
+//! [`send`] drives NDJSON input through it, and [`serve`] CloudEvents over HTTP.
 
 pub mod aws;
 pub mod batch;
@@ -18,4 +18,5 @@ pub mod pipeline;
 pub mod retry;
 pub mod secret;
 pub mod send;
+pub mod serve;
 pub mod sqs;

@@ -1,6 +1,7 @@
 //! The `forwarder` command: `send` NDJSON events, or `serve` CloudEvents over HTTP, into SQS.
 
 use std::io::IsTerminal;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -15,7 +16,9 @@ use forwarder::config::ForwarderConfig;
 use forwarder::message::{AttributeMode, MessageOptions};
 use forwarder::metrics::Metrics;
 use forwarder::pipeline::{Forwarder, Options};
+use forwarder::retry::Backoff;
 use forwarder::send::{Input, SendOptions, Summary, Wrap, progress_counter, progress_line, send};
+use forwarder::serve::{ServeOptions, read_token, serve};
 use forwarder::sqs::{QueueUrl, Sqs};
 
 #[derive(Debug, Parser)]
@@ -33,6 +36,8 @@ struct Cli {
 enum Command {
     /// Send NDJSON events from files (or stdin) and exit with a summary.
     Send(SendArgs),
+    /// Receive CloudEvents over HTTP (binary, structured, batched) and answer once SQS has them.
+    Serve(ServeArgs),
 }
 
 #[derive(Debug, Args)]
@@ -101,6 +106,39 @@ struct SendArgs {
     max_line_bytes: usize,
 }
 
+#[derive(Debug, Args)]
+struct ServeArgs {
+    #[command(flatten)]
+    connection: Connection,
+    /// The address to listen on (port 0: any free port, printed at start).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Require `Authorization: Bearer TOKEN` on ingest, TOKEN being this file's content.
+    #[arg(long)]
+    token_file: Option<PathBuf>,
+    /// Ingest requests handled at once; more get 429.
+    #[arg(long, default_value_t = 64)]
+    max_in_flight_requests: usize,
+    /// Message attributes beside the body.
+    #[arg(long, value_enum, default_value = "none")]
+    attributes: AttributeMode,
+    /// The attribute whose value is the message group (FIFO default: source).
+    #[arg(long)]
+    group_by: Option<String>,
+    /// The largest body of a binary or structured request, in bytes.
+    #[arg(long, default_value_t = forwarder::serve::DEFAULT_MAX_BODY_BYTES)]
+    max_body_bytes: usize,
+    /// The largest body of a batched request, in bytes.
+    #[arg(long, default_value_t = forwarder::serve::DEFAULT_MAX_BATCH_BODY_BYTES)]
+    max_batch_body_bytes: usize,
+    /// Seconds SQS failures are retried before the request gets 503.
+    #[arg(long, default_value_t = 20)]
+    retry_max_seconds: u64,
+    /// Seconds one request may take, body and retries included, before it gets 503.
+    #[arg(long, default_value_t = 60)]
+    request_timeout_seconds: u64,
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -125,6 +163,7 @@ fn main() -> ExitCode {
 async fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Send(args) => run_send(args).await,
+        Command::Serve(args) => run_serve(args).await,
     }
 }
 
@@ -285,6 +324,47 @@ async fn run_send(args: SendArgs) -> Result<ExitCode> {
     let summary = summary?;
     print_summary(&summary, args.summary_json, started.elapsed());
     Ok(exit_code(&summary))
+}
+
+async fn run_serve(args: ServeArgs) -> Result<ExitCode> {
+    init_logging(&args.connection.log_level);
+    let mut stop = stop_on_signal();
+    let sqs = connect(&args.connection).await?;
+    let token = args.token_file.as_deref().map(read_token).transpose()?;
+    let options = ServeOptions {
+        message: MessageOptions {
+            attributes: args.attributes,
+            group_by: args.group_by,
+            fifo: sqs.queue_url().is_fifo(),
+        },
+        token,
+        max_in_flight_requests: args.max_in_flight_requests.max(1),
+        max_body_bytes: args.max_body_bytes,
+        max_batch_body_bytes: args.max_batch_body_bytes,
+        request_timeout: Duration::from_secs(args.request_timeout_seconds),
+        ..ServeOptions::default()
+    };
+    let pipeline = Options {
+        backoff: Backoff {
+            max_elapsed: Duration::from_secs(args.retry_max_seconds),
+            ..Backoff::default()
+        },
+        ..Options::default()
+    };
+    let forwarder = Arc::new(Forwarder::start(
+        sqs,
+        pipeline,
+        Arc::new(Metrics::default()),
+    ));
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    eprintln!("listening on http://{}", listener.local_addr()?);
+    let stopped = async move {
+        let _ = stop.wait_for(|stopped| *stopped).await;
+    };
+    serve(listener, forwarder, options, stopped).await?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn print_summary(summary: &Summary, json: bool, elapsed: Duration) {

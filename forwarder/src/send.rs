@@ -159,6 +159,7 @@ pub async fn send(
             }
         };
         summary.read += 1;
+        Metrics::inc(&forwarder.metrics().received);
         if let Some(progress) = &progress {
             progress.store(summary.read, Ordering::Relaxed);
         }
