@@ -141,7 +141,8 @@ impl Event {
     /// `data`.
     ///
     /// Attributes come in this order: specversion, id, source, type, subject, datacontenttype,
-    /// time, data.
+    /// time, data. A payload of JSON `null` gives an event without `data`, since CloudEvents
+    /// treats null as absent.
     pub fn wrap(
         payload: &[u8],
         source: &str,
@@ -1174,6 +1175,12 @@ mod tests {
             ))
         };
         check(&deep(MAX_DEPTH - 1), "ok");
+        let payload = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+        let error = Event::wrap(payload.as_bytes(), "/s", "t", None).expect_err("too deep");
+        assert_eq!(
+            format!("{}: {error}", error.rule()),
+            "json: attribute `data`: nested deeper than 127 levels"
+        );
         check(
             &deep(MAX_DEPTH),
             "json: attribute `data`: nested deeper than 127 levels",
