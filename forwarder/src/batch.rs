@@ -68,11 +68,9 @@ pub fn message_size(body: &str, attributes: &[(String, String)]) -> usize {
 /// with the same `source` and `id` for duplicates, and so does SQS.
 ///
 /// It is `source|id` when that fits in 128 characters that SQS allows (a URI-reference never
-/// contains `|`, so the split is unambiguous). Otherwise it is `fnv1a128:` and the 32 hex digits
-/// of a 128-bit FNV-1a hash of both: no `|`, so the two forms never meet. FNV-1a is not
-/// cryptographic: an accidental collision is negligible, but a deliberate one could be crafted by
-/// whoever controls `source` and `id`, and would only make SQS drop one of the two events as a
-/// duplicate within its five-minute window.
+/// contains `|`, so the split is unambiguous). Otherwise it is `sha256:` and the 64 hex digits
+/// of a SHA-256 of both: no `|`, so the two forms never meet, and nobody who controls `source`
+/// and `id` can craft two events that SQS would take for duplicates.
 pub fn dedup_id(source: &str, id: &str) -> String {
     let direct = source.len() + 1 + id.len() <= MAX_ID_CHARS
         && !source.contains('|')
@@ -83,20 +81,20 @@ pub fn dedup_id(source: &str, id: &str) -> String {
     if direct {
         return format!("{source}|{id}");
     }
-    let mut hash = Fnv1a128::new();
     // The length first, so that ("ab", "c") and ("a", "bc") differ.
-    hash.write(&(source.len() as u64).to_le_bytes());
-    hash.write(source.as_bytes());
-    hash.write(id.as_bytes());
-    format!("fnv1a128:{:032x}", hash.finish())
+    let length = (source.len() as u64).to_le_bytes();
+    format!(
+        "sha256:{}",
+        sha256_hex(&[&length, source.as_bytes(), id.as_bytes()])
+    )
 }
 
 /// A `MessageGroupId` for a value (e.g. an attribute chosen with group-by): the value itself when
 /// it is 1 to 128 characters that SQS allows.
 ///
-/// Otherwise, the value with every other character replaced by `_`, cut to 95 characters, then
-/// `~` and the 32 hex digits of its 128-bit FNV-1a hash: still deterministic, at most 128
-/// characters, and distinct values stay in distinct groups.
+/// Otherwise, the value with every other character replaced by `_`, cut to 63 characters, then
+/// `~` and the 64 hex digits of its SHA-256: still deterministic, at most 128 characters, and
+/// distinct values stay in distinct groups.
 pub fn group_id(value: &str) -> String {
     if !value.is_empty()
         && value.len() <= MAX_ID_CHARS
@@ -107,12 +105,10 @@ pub fn group_id(value: &str) -> String {
     let mut out: String = value
         .chars()
         .map(|c| if c.is_ascii_graphic() { c } else { '_' })
-        .take(MAX_ID_CHARS - 33)
+        .take(MAX_ID_CHARS - 65)
         .collect();
-    let mut hash = Fnv1a128::new();
-    hash.write(value.as_bytes());
-    // Writing into a String cannot fail.
-    let _ = write!(out, "~{:032x}", hash.finish());
+    out.push('~');
+    out.push_str(&sha256_hex(&[value.as_bytes()]));
     out
 }
 
@@ -222,29 +218,20 @@ impl<T> Default for Batcher<T> {
     }
 }
 
-/// The 128-bit FNV-1a hash (Fowler, Noll, Vo), as published at
-/// <http://www.isthe.com/chongo/tech/comp/fnv/>: small, fast, not cryptographic.
-#[derive(Debug, Clone, Copy)]
-struct Fnv1a128(u128);
-
-impl Fnv1a128 {
-    const OFFSET_BASIS: u128 = 0x6c62_272e_07bb_0142_62b8_2175_6295_c58d;
-    const PRIME: u128 = 0x0000_0000_0100_0000_0000_0000_0000_013b;
-
-    fn new() -> Fnv1a128 {
-        Fnv1a128(Fnv1a128::OFFSET_BASIS)
+/// The SHA-256 of the concatenated parts, in lower-case hex.
+fn sha256_hex(parts: &[&[u8]]) -> String {
+    use sha2::Digest;
+    let mut hash = sha2::Sha256::new();
+    for part in parts {
+        hash.update(part);
     }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &byte in bytes {
-            self.0 ^= u128::from(byte);
-            self.0 = self.0.wrapping_mul(Fnv1a128::PRIME);
-        }
-    }
-
-    fn finish(self) -> u128 {
-        self.0
-    }
+    hash.finalize()
+        .iter()
+        .fold(String::with_capacity(64), |mut out, byte| {
+            // Writing into a String cannot fail.
+            let _ = write!(out, "{byte:02x}");
+            out
+        })
 }
 
 #[cfg(test)]
@@ -368,7 +355,11 @@ mod tests {
             "golioth/app/gateway/coap|aa12dc4c-c5ed-4b46-92e5-5a726f4daa81",
         );
         check("/s", "a|b", "/s|a|b");
-        check("/s", "x y", "fnv1a128:701107a420078a83bc0991787a4ad358");
+        check(
+            "/s",
+            "x y",
+            "sha256:5649c355846cd3fc5ec5f1d8ca59317cf35c5a78139ad34c314f001292236016",
+        );
         // Distinct pairs never share an id, whatever the form.
         let pairs = [
             ("a/b", "c"),
@@ -389,7 +380,7 @@ mod tests {
             .collect();
         assert_eq!(ids.len(), pairs.len());
         assert_eq!(dedup_id(&"s".repeat(100), &"i".repeat(27)).len(), 128);
-        assert!(dedup_id(&"s".repeat(100), &"i".repeat(28)).starts_with("fnv1a128:"));
+        assert!(dedup_id(&"s".repeat(100), &"i".repeat(28)).starts_with("sha256:"));
         assert_eq!(dedup_id("é", "1"), dedup_id("é", "1"));
     }
 
@@ -405,28 +396,38 @@ mod tests {
             "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~",
             "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~",
         );
-        check("a b", "a_b~a68d62c6038b5822836dbc79780dff7a");
+        check(
+            "a b",
+            "a_b~c8687a08aa5d6ed2044328fa6a697ab8e96dc34291e8c2034ae8c38e6fcc6d65",
+        );
         check("a_b", "a_b");
-        check("", "~6c62272e07bb014262b821756295c58d");
-        check("é", "_~088093bf9eab1be95aa0733054c70821");
+        check(
+            "",
+            "~e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+        );
+        check(
+            "é",
+            "_~4a99557e4033c3539de2eb65472017cad5f9557f7a0625a09f1c3f6e2ba69c4c",
+        );
         let long = "x".repeat(200);
         let id = group_id(&long);
         assert_eq!(id.len(), 128);
-        assert!(id.starts_with(&"x".repeat(95)));
+        assert!(id.starts_with(&"x".repeat(63)));
         assert_ne!(group_id(&"x".repeat(129)), group_id(&"x".repeat(130)));
         assert_eq!(group_id(&"x".repeat(128)), "x".repeat(128));
         assert_eq!(group_id(&"é".repeat(200)).chars().count(), 128);
     }
 
     #[test]
-    fn fnv1a128_reference_values() {
-        let hash = |input: &str| {
-            let mut hash = Fnv1a128::new();
-            hash.write(input.as_bytes());
-            format!("{:032x}", hash.finish())
-        };
-        assert_eq!(hash(""), "6c62272e07bb014262b821756295c58d");
-        assert_eq!(hash("a"), "d228cb696f1a8caf78912b704e4a8964");
+    fn sha256_reference_values() {
+        assert_eq!(
+            sha256_hex(&[b""]),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+        assert_eq!(
+            sha256_hex(&[b"a", b"bc"]),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
     }
 
     #[test]
