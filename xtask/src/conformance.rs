@@ -43,10 +43,11 @@ pub(crate) fn run(args: &[String]) -> Result<ExitCode> {
             eprintln!("conformance: JUnit report in {}", junit.display());
         }
     }
-    if let Some(instance) = instance {
-        if instance.started() && config.backend == localstack::Backend::Host {
-            localstack::stop(&config)?;
-        }
+    if let Some(instance) = instance
+        && instance.started()
+        && config.backend == localstack::Backend::Host
+    {
+        localstack::stop(&config)?;
     }
     code
 }
