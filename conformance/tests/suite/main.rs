@@ -1,0 +1,21 @@
+//! The end-to-end conformance suite. Each test provisions its own queue and send-only user in
+//! LocalStack through the provisioner library (and proves least privilege with
+//! `provisioner::verify`), forwards events with that user's key through the real `forwarder`
+//! binary, receives what SQS holds with every attribute, judges it, and removes what it
+//! created.
+//!
+//! - `golden`: the forwarder's sample events arrive byte for byte.
+//! - `snapshots`: what SQS holds, under both attribute modes and both queue types.
+//! - `properties`: arbitrary events and batches come back as sent, in order per FIFO group.
+//! - `official`: the official CloudEvents cases, valid ones delivered, invalid ones refused.
+//! - `least_privilege`: the stored policy document.
+//! - `broken_producer`: `conformance check` catches a producer that is not conformant.
+
+mod broken_producer;
+mod common;
+mod golden;
+mod least_privilege;
+mod official;
+mod properties;
+mod snapshots;
+mod strategies;
