@@ -248,6 +248,22 @@ impl Members {
         }
     }
 
+    /// The object as a `serde_json::Value` for the schema, with `data` (which the schema does
+    /// not constrain) standing in as `null` when its numbers are beyond what `Value` holds, such
+    /// as `1e400` or a 400-digit integer: valid JSON that the schema check must not refuse.
+    pub(crate) fn schema_view(&self) -> Result<serde_json::Value, serde_json::Error> {
+        let mut object = serde_json::Map::new();
+        for (name, raw) in &self.0 {
+            let value = match serde_json::from_str(raw.get()) {
+                Ok(value) => value,
+                Err(_) if name == "data" => serde_json::Value::Null,
+                Err(err) => return Err(err),
+            };
+            object.insert(name.clone(), value);
+        }
+        Ok(serde_json::Value::Object(object))
+    }
+
     fn last(&self, name: &str) -> Option<&RawValue> {
         self.0
             .iter()

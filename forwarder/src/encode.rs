@@ -174,8 +174,8 @@ mod tests {
     #[test]
     fn characters_sqs_refuses_are_escaped() {
         check(
-            "{\"specversion\":\"1.0\",\"id\":\"\u{FFFE}\",\"source\":\"/s\",\"type\":\"a\u{FFFF}b\",\"ext\":\"\u{FFFD}\u{10FFFF}\u{E000}\u{D7FF}\",\"data\":{\"\u{FFFF}\":\"\\\"\u{FFFE}\\\\\u{FFFF}\"}}",
-            "{\"specversion\":\"1.0\",\"id\":\"\\ufffe\",\"source\":\"/s\",\"type\":\"a\\uffffb\",\"ext\":\"\u{FFFD}\u{10FFFF}\u{E000}\u{D7FF}\",\"data\":{\"\\uffff\":\"\\\"\\ufffe\\\\\\uffff\"}}",
+            "{\"specversion\":\"1.0\",\"id\":\"1\",\"source\":\"/s\",\"type\":\"t\",\"ext\":\"\u{FFFD}\u{10FFFD}\u{E000}\u{D7FF}\",\"data\":{\"\u{FFFF}\":\"\\\"\u{FFFE}\\\\\u{FFFF}\"}}",
+            "{\"specversion\":\"1.0\",\"id\":\"1\",\"source\":\"/s\",\"type\":\"t\",\"ext\":\"\u{FFFD}\u{10FFFD}\u{E000}\u{D7FF}\",\"data\":{\"\\uffff\":\"\\\"\\ufffe\\\\\\uffff\"}}",
         );
     }
 

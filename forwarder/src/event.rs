@@ -103,6 +103,8 @@ pub enum Rule {
     Type,
     /// String attributes are not empty.
     NonEmpty,
+    /// String attributes hold no control characters and no noncharacters.
+    Characters,
     /// `specversion` is "1.0".
     SpecVersion,
     /// `source` is a URI-reference (RFC 3986).
@@ -346,6 +348,7 @@ impl Rule {
             Rule::Name => "name",
             Rule::Type => "type",
             Rule::NonEmpty => "non-empty",
+            Rule::Characters => "characters",
             Rule::SpecVersion => "specversion",
             Rule::UriReference => "uri-reference",
             Rule::Uri => "uri",
@@ -699,11 +702,11 @@ fn check_name(name: &str) -> Result<(), EventError> {
     ))
 }
 
-/// Checks the value of an extension attribute: a non-empty string, a boolean or a 32-bit
-/// integer.
+/// Checks the value of an extension attribute: a string (which may be empty: only the core
+/// optional attributes must not be), a boolean or a 32-bit integer.
 fn extension(name: &str, raw: &str) -> Result<Option<Box<str>>, EventError> {
     match raw.as_bytes()[0] {
-        b'"' => Ok(owned(non_empty_string(name, raw)?)),
+        b'"' => Ok(owned(string(name, raw)?)),
         b't' | b'f' => Ok(None),
         b'-' | b'0'..=b'9' if is_i32_token(raw) => Ok(None),
         _ => Err(invalid(
@@ -727,18 +730,42 @@ fn string<'a>(name: &str, raw: &'a str) -> Result<Cow<'a, str>, EventError> {
             format!("must be a string, got {}", kind(raw)),
         ));
     }
-    if !raw.contains('\\') {
-        return Ok(Cow::Borrowed(&raw[1..raw.len() - 1]));
+    let text = if raw.contains('\\') {
+        serde_json::from_str::<String>(raw)
+            .map(Cow::Owned)
+            .map_err(|error| {
+                invalid(
+                    name,
+                    Rule::Json,
+                    format!("not a valid JSON string: {}", without_position(&error)),
+                )
+            })?
+    } else {
+        Cow::Borrowed(&raw[1..raw.len() - 1])
+    };
+    // The CloudEvents String type: no control characters, no noncharacters.
+    if let Some(c) = text.chars().find(|&c| !is_allowed_in_string(c)) {
+        return Err(invalid(
+            name,
+            Rule::Characters,
+            format!(
+                "holds U+{:04X}; CloudEvents strings must not hold control characters or noncharacters",
+                u32::from(c)
+            ),
+        ));
     }
-    serde_json::from_str::<String>(raw)
-        .map(Cow::Owned)
-        .map_err(|error| {
-            invalid(
-                name,
-                Rule::Json,
-                format!("not a valid JSON string: {}", without_position(&error)),
-            )
-        })
+    Ok(text)
+}
+
+/// Whether the CloudEvents String type allows `c`: not a control character (U+0000-U+001F,
+/// U+007F-U+009F) and not a Unicode noncharacter (U+FDD0-U+FDEF, and U+xFFFE/U+xFFFF of every
+/// plane).
+pub fn is_allowed_in_string(c: char) -> bool {
+    let code = u32::from(c);
+    !(code <= 0x1F
+        || (0x7F..=0x9F).contains(&code)
+        || (0xFDD0..=0xFDEF).contains(&code)
+        || code & 0xFFFE == 0xFFFE)
 }
 
 /// Checks that an attribute's value is a non-empty string and decodes it.
@@ -1465,10 +1492,25 @@ mod tests {
         refused(r#"{"a":1}"#, "an object");
         refused("[]", "an array");
         refused("[1,2]", "an array");
+        check(&event(r#","ext":"""#), "ok");
         check(
-            &event(r#","ext":"""#),
-            "non-empty: attribute `ext`: must be a non-empty string",
+            &event(r#","ext":"a\u0001b""#),
+            "characters: attribute `ext`: holds U+0001; CloudEvents strings must not hold control characters or noncharacters",
         );
+        check(
+            &event(r#","subject":"\uffff""#),
+            "characters: attribute `subject`: holds U+FFFF; CloudEvents strings must not hold control characters or noncharacters",
+        );
+        check(
+            &event(r#","ext":"\ufdd0""#),
+            "characters: attribute `ext`: holds U+FDD0; CloudEvents strings must not hold control characters or noncharacters",
+        );
+        check(
+            &event(r#","ext":"\u0085""#),
+            "characters: attribute `ext`: holds U+0085; CloudEvents strings must not hold control characters or noncharacters",
+        );
+        check(&event(r#","ext":"\ud83d\ude00 \u00e9 \ufffd""#), "ok");
+        check(&event(r#","data":"\uffff\u0001""#), "ok");
     }
 
     #[test]
@@ -1515,13 +1557,13 @@ mod tests {
 
     #[test]
     fn string_accessors() {
-        let line = r#"{"specversion":"1.0","id":"a\"b","source":"\/s","type":"t\u00e9","subject":"\ufffe","ext":"x\ty","num":5}"#;
+        let line = r#"{"specversion":"1.0","id":"a\"b","source":"\/s","type":"t\u00e9","subject":"\ud83d\ude00","ext":"x y","num":5}"#;
         let event = parse_event(line.as_bytes()).expect("the event is valid");
         assert_eq!(event.id(), "a\"b");
         assert_eq!(event.source(), "/s");
         assert_eq!(event.ty(), "t\u{e9}");
-        assert_eq!(event.subject(), Some("\u{fffe}"));
-        assert_eq!(event.attribute_str("ext"), Some("x\ty"));
+        assert_eq!(event.subject(), Some("\u{1f600}"));
+        assert_eq!(event.attribute_str("ext"), Some("x y"));
         assert_eq!(event.attribute_str("num"), None);
         assert_eq!(event.attribute_str("missing"), None);
         assert_eq!(event.attribute_raw("num").map(RawValue::get), Some("5"));

@@ -181,6 +181,20 @@ mod strategies {
         vec(character(), min..=max).prop_map(|chars| chars.into_iter().collect())
     }
 
+    /// Text of `min` to `max` characters that the CloudEvents String type allows (attribute
+    /// values): no control characters (U+0000-U+001F, U+007F-U+009F), no noncharacters.
+    pub fn attribute_text(min: usize, max: usize) -> impl Strategy<Value = String> {
+        let allowed = |c: &char| {
+            let code = u32::from(*c);
+            code > 0x1F
+                && !(0x7F..=0x9F).contains(&code)
+                && !(0xFDD0..=0xFDEF).contains(&code)
+                && code & 0xFFFE != 0xFFFE
+        };
+        vec(character().prop_filter("a CloudEvents String character", allowed), min..=max)
+            .prop_map(|chars| chars.into_iter().collect())
+    }
+
     /// A JSON number token of any length: huge integers, long fractions, wide exponents.
     pub fn number() -> impl Strategy<Value = String> {
         prop_oneof![
@@ -324,7 +338,7 @@ mod strategies {
 
     /// An RFC 2046 media type, with parameters.
     pub fn media_type() -> impl Strategy<Value = String> {
-        "[a-z]{1,10}/[a-z0-9.+-]{1,12}([ \t]{0,2};[ \t]{0,2}[a-z]{1,8}=([a-z0-9-]{1,8}|\"([a-z ;=]|\\\\\")*\")){0,2}"
+        "[a-z]{1,10}/[a-z0-9.+-]{1,12}([ ]{0,2};[ ]{0,2}[a-z]{1,8}=([a-z0-9-]{1,8}|\"([a-z ;=]|\\\\\")*\")){0,2}"
     }
 
     /// An extension name: `[a-z0-9]+`, any length, not a name CloudEvents defines.
@@ -334,10 +348,10 @@ mod strategies {
         })
     }
 
-    /// An extension value: a non-empty string, a boolean, a 32-bit integer, or null.
+    /// An extension value: a string (possibly empty), a boolean, a 32-bit integer, or null.
     pub fn extension_value() -> impl Strategy<Value = Json> {
         prop_oneof![
-            text(1, 16).prop_map(Json::String),
+            attribute_text(0, 16).prop_map(Json::String),
             any::<bool>().prop_map(Json::Bool),
             any::<i32>().prop_map(|n| Json::Number(n.to_string())),
             Just(Json::Number("-0".to_owned())),
@@ -360,10 +374,10 @@ mod strategies {
     prop_compose! {
         /// A valid event as its members, in an arbitrary order; optional ones may be null.
         pub fn event()(
-            id in text(1, 16),
+            id in attribute_text(1, 16),
             source in uri_reference(),
-            ty in text(1, 16),
-            subject in optional(text(1, 16)),
+            ty in attribute_text(1, 16),
+            subject in optional(attribute_text(1, 16)),
             time in optional(time()),
             datacontenttype in optional(media_type()),
             dataschema in optional(absolute_uri()),
@@ -606,8 +620,8 @@ proptest! {
         data in strategies::json(),
         style in strategies::style(),
         source in strategies::uri_reference(),
-        ty in strategies::text(1, 16),
-        subject in proptest::option::of(strategies::text(1, 16)),
+        ty in strategies::attribute_text(1, 16),
+        subject in proptest::option::of(strategies::attribute_text(1, 16)),
     ) {
         let payload = style.value(&data);
         let event = Event::wrap(payload.as_bytes(), &source, &ty, subject.as_deref())
@@ -634,7 +648,7 @@ proptest! {
     #[test]
     fn binary_data_is_base64(
         bytes in proptest::collection::vec(any::<u8>(), 0..256),
-        extension in strategies::text(1, 16),
+        extension in strategies::attribute_text(1, 16),
     ) {
         let parts = [
             ("specversion", "1.0"),
