@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use base64::Engine;
 use serde::Serialize;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 
 use crate::event::{Event, parse_event};
 use crate::glob::glob_match;
@@ -101,6 +101,10 @@ pub struct Summary {
     pub dead_lettered: u64,
     /// Whether a signal stopped the reading early.
     pub interrupted: bool,
+    /// When interrupted, the last line taken in, as `FILE:LINE`: it and every line before it are
+    /// accounted for above, and no line after it was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stopped_at: Option<String>,
 }
 
 impl Summary {
@@ -122,20 +126,33 @@ pub async fn send(
     mut stop: watch::Receiver<bool>,
     progress: Option<Arc<AtomicU64>>,
 ) -> std::io::Result<Summary> {
-    let (lines_tx, mut lines) = mpsc::channel::<std::io::Result<(Arc<str>, u64, Line)>>(1024);
+    let (lines_tx, mut lines) = mpsc::channel::<std::io::Result<Item>>(1024);
     let max_line = options.max_line_bytes;
-    let reader = std::thread::spawn(move || read_inputs(inputs, max_line, &lines_tx));
+    // Every line holds a share of the byte budget from the moment it is read until its outcome
+    // is known, so that memory stays bounded whatever the sizes of the events.
+    let budget = Arc::new(Semaphore::new(BUDGET_KIB as usize));
+    let runtime = tokio::runtime::Handle::current();
+    let reader_budget = Arc::clone(&budget);
+    let reader = std::thread::spawn(move || {
+        read_inputs(inputs, max_line, &lines_tx, &reader_budget, &runtime);
+    });
     let (outcomes_tx, outcomes) = mpsc::channel::<(Origin, Outcome)>(4096);
     let collector = tokio::spawn(collect(outcomes, dead_letter, report));
     let mut summary = Summary::default();
+    let mut last: Option<(Arc<str>, u64)> = None;
     loop {
         let next = tokio::select! {
             biased;
-            _ = stop.wait_for(|stopped| *stopped) => { summary.interrupted = true; break; }
+            _ = stop.wait_for(|stopped| *stopped) => {
+                summary.interrupted = true;
+                summary.stopped_at = last.map(|(file, number)| format!("{file}:{number}"));
+                break;
+            }
             next = lines.recv() => next,
         };
         let Some(next) = next else { break };
-        let (file, number, line) = next?;
+        let (file, number, line, budget) = next?;
+        last = Some((Arc::clone(&file), number));
         let text = match line {
             Line::Text(text) if text.iter().all(u8::is_ascii_whitespace) => continue,
             Line::Text(text) => text,
@@ -151,6 +168,7 @@ pub async fn send(
                         file,
                         number,
                         line: None,
+                        _budget: budget,
                     },
                     Outcome::Refused(reason),
                 )
@@ -167,6 +185,7 @@ pub async fn send(
             file: Arc::clone(&file),
             number,
             line: Some(line),
+            _budget: budget,
         };
         let event = match &options.wrap {
             Some(wrap) => Event::wrap(&text, &wrap.source, &wrap.ty, wrap.subject.as_deref()),
@@ -216,7 +235,8 @@ pub async fn send(
     forwarder.flush().await;
     drop(outcomes_tx);
     let counts = collector.await.map_err(std::io::Error::other)??;
-    // The reader thread ends on its own once the channel is closed.
+    // The reader thread ends once the channel is closed, or at once if it waits for budget.
+    budget.close();
     drop(reader);
     summary.sent = counts.sent;
     summary.failed = counts.failed;
@@ -233,10 +253,19 @@ fn wanted(ty: &str, options: &SendOptions) -> bool {
         && !options.except_types.iter().any(|g| glob_match(g, ty))
 }
 
+/// A line read: its file, its number, the line, and its share of the byte budget.
+type Item = (Arc<str>, u64, Line, OwnedSemaphorePermit);
+
+/// The bytes of input lines held at once, in KiB: lines being parsed, queued, sent or waiting
+/// for their outcome (a line over the budget holds all of it, alone).
+const BUDGET_KIB: u32 = 8 * 1024;
+
 fn read_inputs(
     inputs: Vec<Input>,
     max_line: usize,
-    lines: &mpsc::Sender<std::io::Result<(Arc<str>, u64, Line)>>,
+    lines: &mpsc::Sender<std::io::Result<Item>>,
+    budget: &Arc<Semaphore>,
+    runtime: &tokio::runtime::Handle,
 ) {
     let inputs = if inputs.is_empty() {
         vec![Input::Stdin]
@@ -259,7 +288,20 @@ fn read_inputs(
         let mut reader = LineReader::new(reader, max_line);
         loop {
             let item = match reader.next_line() {
-                Ok(Some((number, line))) => Ok((Arc::clone(&label), number, line)),
+                Ok(Some((number, line))) => {
+                    let bytes = match &line {
+                        Line::Text(text) => text.len(),
+                        Line::TooLong(_) => 0,
+                    };
+                    let kib = u32::try_from(bytes / 1024 + 1)
+                        .unwrap_or(u32::MAX)
+                        .min(BUDGET_KIB);
+                    let Ok(permit) = runtime.block_on(Arc::clone(budget).acquire_many_owned(kib))
+                    else {
+                        return;
+                    };
+                    Ok((Arc::clone(&label), number, line, permit))
+                }
                 Ok(None) => break,
                 Err(e) => Err(std::io::Error::new(e.kind(), format!("{label}: {e}"))),
             };
@@ -271,12 +313,14 @@ fn read_inputs(
     }
 }
 
-/// Where a line came from, and the line itself for the dead-letter file.
+/// Where a line came from, the line itself for the dead-letter file, and its share of the
+/// byte budget, given back when the outcome has been handled.
 #[derive(Debug)]
 struct Origin {
     file: Arc<str>,
     number: u64,
     line: Option<Vec<u8>>,
+    _budget: OwnedSemaphorePermit,
 }
 
 #[derive(Debug)]
