@@ -1,10 +1,14 @@
-//! `cargo xtask localstack up|down|status|logs`: the embedded LocalStack by hand.
+//! `cargo xtask localstack up|down|status|logs`: the embedded LocalStack by hand; `image`
+//! builds the local image of the container backend.
 
 use std::process::ExitCode;
 
 use anyhow::{Result, bail};
 
 pub(crate) fn run(args: &[String]) -> Result<ExitCode> {
+    if args.first().map(String::as_str) == Some("image") {
+        return crate::image::run(&args[1..]);
+    }
     let config = localstack::Config::from_env()?;
     match args.first().map(String::as_str) {
         Some("up") => {
@@ -39,7 +43,7 @@ pub(crate) fn run(args: &[String]) -> Result<ExitCode> {
                 .map_err(|e| anyhow::anyhow!("{}: {e}", log.display()))?;
             print!("{text}");
         }
-        _ => bail!("usage: cargo xtask localstack up|down|status|logs"),
+        _ => bail!("usage: cargo xtask localstack up|down|status|logs|image"),
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -3,13 +3,16 @@
 //! Flags are parsed once here, the working directory becomes the project root, and each task
 //! lives in a module of its own.
 
+mod bench;
 mod ci;
 mod conformance;
 mod demo;
+mod image;
 mod localstack_cmd;
 mod provision;
 mod run;
 mod test;
+mod tidy;
 
 use std::process::ExitCode;
 
@@ -20,11 +23,13 @@ cargo xtask <task>
 
 tasks:
   localstack up|down|status|logs   the embedded LocalStack (up prints the endpoint last)
-  test                             start LocalStack if none runs, run every test, stop what it started
+  localstack image [--force]       build the local LocalStack image (no registry needed)
+  test [--backend host|container]  start LocalStack if none runs, run every test, stop what it started
   ci                               fmt --check, clippy -D warnings, then test
   provision <args>                 the provisioner: apply|plan|verify|destroy (see --help)
   demo                             provision, forward the sample events, read them back
   conformance [--endpoint-url URL] the conformance suite, with a JUnit report
+  bench [--quick] [--reps N]       the forwarder against the SQS ceiling: target/bench/report.md
 ";
 
 fn main() -> ExitCode {
@@ -55,6 +60,7 @@ fn try_main() -> Result<ExitCode> {
         "demo" => demo::run(rest),
         "conformance" => conformance::run(rest),
         "provision" => provision::run(rest),
+        "bench" => bench::run(rest),
         "-h" | "--help" | "help" => {
             print!("{USAGE}");
             Ok(ExitCode::SUCCESS)
