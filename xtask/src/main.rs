@@ -7,10 +7,12 @@ mod bench;
 mod ci;
 mod conformance;
 mod demo;
+mod fuzz;
 mod image;
 mod localstack_cmd;
 mod provision;
 mod run;
+mod soak;
 mod test;
 mod tidy;
 
@@ -30,6 +32,8 @@ tasks:
   demo                             provision, forward the sample events, read them back
   conformance [--endpoint-url URL] the conformance suite, with a JUnit report
   bench [--quick] [--reps N]       the forwarder against the SQS ceiling: target/bench/report.md
+  soak [--events N]                the fault scenarios at length: target/soak/report.md
+  fuzz [--seconds N]               the parser's fuzz target for a bounded time (cargo fuzz)
 ";
 
 fn main() -> ExitCode {
@@ -61,6 +65,8 @@ fn try_main() -> Result<ExitCode> {
         "conformance" => conformance::run(rest),
         "provision" => provision::run(rest),
         "bench" => bench::run(rest),
+        "soak" => soak::run(rest),
+        "fuzz" => fuzz::run(rest),
         "-h" | "--help" | "help" => {
             print!("{USAGE}");
             Ok(ExitCode::SUCCESS)
