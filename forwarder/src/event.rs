@@ -131,6 +131,12 @@ pub fn parse_event(line: &[u8]) -> Result<Event, EventError> {
     let text = std::str::from_utf8(line).map_err(|error| EventError::Utf8 {
         offset: error.valid_up_to(),
     })?;
+    if text.starts_with('\u{feff}') {
+        return Err(EventError::Json {
+            message: "starts with a byte order mark (U+FEFF): save the file as UTF-8 without BOM"
+                .to_owned(),
+        });
+    }
     let Members(members) = serde_json::from_str(text).map_err(|error| EventError::Json {
         message: error.to_string(),
     })?;
@@ -1553,6 +1559,14 @@ mod tests {
             .expect("the event is valid");
         assert_eq!(event.data().map(RawValue::get), Some(data));
         assert_eq!(event.attribute_str("data"), None);
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_named() {
+        let line = format!("\u{feff}{}", event(""));
+        let error = parse_event(line.as_bytes()).expect_err("a BOM is refused");
+        assert_eq!(error.rule(), "json");
+        assert!(error.to_string().contains("byte order mark"), "{error}");
     }
 
     #[test]

@@ -70,7 +70,9 @@ impl Default for Backoff {
         Backoff {
             base: Duration::from_millis(100),
             max_delay: Duration::from_secs(5),
-            max_attempts: 10,
+            // The time budget is what bounds a long throttle; the attempt count only stops a
+            // storm of instant failures.
+            max_attempts: 30,
             max_elapsed: Duration::from_secs(60),
         }
     }
