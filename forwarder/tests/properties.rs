@@ -191,8 +191,11 @@ mod strategies {
                 && !(0xFDD0..=0xFDEF).contains(&code)
                 && code & 0xFFFE != 0xFFFE
         };
-        vec(character().prop_filter("a CloudEvents String character", allowed), min..=max)
-            .prop_map(|chars| chars.into_iter().collect())
+        vec(
+            character().prop_filter("a CloudEvents String character", allowed),
+            min..=max,
+        )
+        .prop_map(|chars| chars.into_iter().collect())
     }
 
     /// A JSON number token of any length: huge integers, long fractions, wide exponents.

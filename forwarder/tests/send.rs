@@ -20,16 +20,29 @@ struct TestQueue {
 
 impl TestQueue {
     async fn new(fifo: bool) -> TestQueue {
-        let instance = tokio::task::spawn_blocking(localstack::shared).await.expect("join").expect("LocalStack");
+        let instance = tokio::task::spawn_blocking(localstack::shared)
+            .await
+            .expect("join")
+            .expect("LocalStack");
         let config = aws_config::defaults(BehaviorVersion::latest())
             .region(Region::new(localstack::REGION))
             .endpoint_url(instance.endpoint())
-            .credentials_provider(Credentials::new(localstack::ACCESS_KEY, localstack::SECRET_KEY, None, None, "test"))
+            .credentials_provider(Credentials::new(
+                localstack::ACCESS_KEY,
+                localstack::SECRET_KEY,
+                None,
+                None,
+                "test",
+            ))
             .load()
             .await;
         let sqs = aws_sdk_sqs::Client::new(&config);
         let id = uuid::Uuid::new_v4().simple().to_string();
-        let name = if fifo { format!("send-{id}.fifo") } else { format!("send-{id}") };
+        let name = if fifo {
+            format!("send-{id}.fifo")
+        } else {
+            format!("send-{id}")
+        };
         let mut create = sqs
             .create_queue()
             .queue_name(&name)
@@ -37,18 +50,40 @@ impl TestQueue {
         if fifo {
             create = create.attributes(QueueAttributeName::FifoQueue, "true");
         }
-        let url = create.send().await.expect("create queue").queue_url.expect("queue url");
+        let url = create
+            .send()
+            .await
+            .expect("create queue")
+            .queue_url
+            .expect("queue url");
         let dir = std::env::temp_dir().join(format!("forwarder-send-{id}"));
         std::fs::create_dir_all(&dir).expect("temp dir");
-        TestQueue { sqs, url, endpoint: instance.endpoint().to_owned(), dir }
+        TestQueue {
+            sqs,
+            url,
+            endpoint: instance.endpoint().to_owned(),
+            dir,
+        }
     }
 
     /// Runs `forwarder send` on `lines` with extra `args`.
     fn send(&self, lines: &[String], args: &[&str]) -> Output {
         let input = self.dir.join("input.ndjson");
-        std::fs::write(&input, lines.iter().map(|l| format!("{l}\n")).collect::<String>()).expect("input");
+        std::fs::write(
+            &input,
+            lines.iter().map(|l| format!("{l}\n")).collect::<String>(),
+        )
+        .expect("input");
         Command::new(env!("CARGO_BIN_EXE_forwarder"))
-            .args(["send", "--queue-url", &self.url, "--endpoint-url", &self.endpoint, "--region", localstack::REGION])
+            .args([
+                "send",
+                "--queue-url",
+                &self.url,
+                "--endpoint-url",
+                &self.endpoint,
+                "--region",
+                localstack::REGION,
+            ])
             .args(["--summary-json"])
             .args(args)
             .arg(&input)
@@ -82,12 +117,22 @@ impl TestQueue {
                 let attributes = m
                     .message_attributes()
                     .map(|a| {
-                        a.iter().map(|(k, v)| (k.clone(), v.string_value().unwrap_or_default().to_owned())).collect()
+                        a.iter()
+                            .map(|(k, v)| {
+                                (k.clone(), v.string_value().unwrap_or_default().to_owned())
+                            })
+                            .collect()
                     })
                     .unwrap_or_default();
                 all.push((m.body().unwrap_or_default().to_owned(), attributes));
                 if let Some(handle) = m.receipt_handle() {
-                    self.sqs.delete_message().queue_url(&self.url).receipt_handle(handle).send().await.expect("delete");
+                    self.sqs
+                        .delete_message()
+                        .queue_url(&self.url)
+                        .receipt_handle(handle)
+                        .send()
+                        .await
+                        .expect("delete");
                 }
             }
         }
@@ -100,9 +145,12 @@ impl Drop for TestQueue {
         let (sqs, url) = (self.sqs.clone(), self.url.clone());
         // Best effort: the queue name is unique, so a leftover harms no other test.
         let _ = std::thread::spawn(move || {
-            tokio::runtime::Builder::new_current_thread().enable_all().build().map(|rt| {
-                rt.block_on(async { sqs.delete_queue().queue_url(url).send().await.ok() });
-            })
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map(|rt| {
+                    rt.block_on(async { sqs.delete_queue().queue_url(url).send().await.ok() });
+                })
         })
         .join();
     }
@@ -111,7 +159,8 @@ impl Drop for TestQueue {
 fn summary(output: &Output) -> serde_json::Value {
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
-    serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("summary is not JSON ({e}): {stdout}\n{stderr}"))
+    serde_json::from_str(stdout.trim())
+        .unwrap_or_else(|e| panic!("summary is not JSON ({e}): {stdout}\n{stderr}"))
 }
 
 fn event(id: &str, data: &str) -> String {
@@ -124,7 +173,11 @@ const IOT: &str = r#"{"specversion":"1.0","id":"aa12dc4c-c5ed-4b46-92e5-5a726f4d
 async fn the_iot_example_arrives_byte_for_byte() {
     let queue = TestQueue::new(false).await;
     let output = queue.send(&[IOT.to_owned()], &[]);
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let bodies: Vec<String> = queue.drain().await.into_iter().map(|(b, _)| b).collect();
     assert_eq!(bodies, [IOT]);
 }
@@ -136,7 +189,14 @@ async fn batches_split_by_count_and_by_bytes() {
     let small: Vec<String> = (0..25).map(|i| event(&format!("s{i}"), "1")).collect();
     let output = queue.send(&small, &["--linger-ms", "200", "--max-in-flight", "1"]);
     let s = summary(&output);
-    assert_eq!((s["read"].as_u64(), s["sent"].as_u64(), s["requests"].as_u64()), (Some(25), Some(25), Some(3)));
+    assert_eq!(
+        (
+            s["read"].as_u64(),
+            s["sent"].as_u64(),
+            s["requests"].as_u64()
+        ),
+        (Some(25), Some(25), Some(3))
+    );
     assert_eq!(queue.drain().await.len(), 25);
 
     // Four events of 300 KiB: at most three fit in 1 MiB, so two requests.
@@ -144,7 +204,11 @@ async fn batches_split_by_count_and_by_bytes() {
     let large: Vec<String> = (0..4).map(|i| event(&format!("b{i}"), &big)).collect();
     let output = queue.send(&large, &["--linger-ms", "200", "--max-in-flight", "1"]);
     let s = summary(&output);
-    assert_eq!((s["sent"].as_u64(), s["requests"].as_u64()), (Some(4), Some(2)), "{s}");
+    assert_eq!(
+        (s["sent"].as_u64(), s["requests"].as_u64()),
+        (Some(4), Some(2)),
+        "{s}"
+    );
     assert_eq!(queue.drain().await.len(), 4);
 }
 
@@ -156,21 +220,59 @@ async fn a_900_kib_event_travels_alone_and_one_over_1_mib_is_dead_lettered() {
     let near2 = near.replace(r#""id":"near""#, r#""id":"near2""#);
     let lines = [event("before", "1"), near.clone(), over, near2.clone()];
     let dead = queue.dir.join("dead.ndjson");
-    let output = queue.send(&lines, &["--dead-letter", dead.to_str().expect("utf-8 path"), "--linger-ms", "100"]);
-    assert_eq!(output.status.code(), Some(1), "one refused event makes the exit status 1");
+    let output = queue.send(
+        &lines,
+        &[
+            "--dead-letter",
+            dead.to_str().expect("utf-8 path"),
+            "--linger-ms",
+            "100",
+        ],
+    );
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "one refused event makes the exit status 1"
+    );
     let s = summary(&output);
-    assert_eq!((s["read"].as_u64(), s["sent"].as_u64(), s["refused"].as_u64()), (Some(4), Some(3), Some(1)), "{s}");
-    assert_eq!(s["requests"].as_u64(), Some(2), "two 900 KiB events never share a request: {s}");
+    assert_eq!(
+        (
+            s["read"].as_u64(),
+            s["sent"].as_u64(),
+            s["refused"].as_u64()
+        ),
+        (Some(4), Some(3), Some(1)),
+        "{s}"
+    );
+    assert_eq!(
+        s["requests"].as_u64(),
+        Some(2),
+        "two 900 KiB events never share a request: {s}"
+    );
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("input.ndjson:3: ") && stderr.contains("over the SQS limit of 1048576 bytes"), "{stderr}");
+    assert!(
+        stderr.contains("input.ndjson:3: ")
+            && stderr.contains("over the SQS limit of 1048576 bytes"),
+        "{stderr}"
+    );
     let dead = std::fs::read_to_string(&dead).expect("dead-letter file");
-    let records: Vec<serde_json::Value> = dead.lines().map(|l| serde_json::from_str(l).expect("NDJSON")).collect();
+    let records: Vec<serde_json::Value> = dead
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("NDJSON"))
+        .collect();
     assert_eq!(records.len(), 1);
     assert_eq!(records[0]["line"], 3);
-    assert!(records[0]["original"].as_str().is_some_and(|o| o.contains(r#""id":"over""#)));
+    assert!(
+        records[0]["original"]
+            .as_str()
+            .is_some_and(|o| o.contains(r#""id":"over""#))
+    );
     let bodies: Vec<String> = queue.drain().await.into_iter().map(|(b, _)| b).collect();
     assert_eq!(bodies.len(), 3);
-    assert!(bodies.contains(&near) && bodies.contains(&near2), "the 900 KiB events arrive unchanged");
+    assert!(
+        bodies.contains(&near) && bodies.contains(&near2),
+        "the 900 KiB events arrive unchanged"
+    );
 }
 
 #[tokio::test]
@@ -186,10 +288,21 @@ async fn bad_lines_are_reported_and_the_rest_still_go() {
     let output = queue.send(&lines, &[]);
     assert_eq!(output.status.code(), Some(1));
     let s = summary(&output);
-    assert_eq!((s["read"].as_u64(), s["sent"].as_u64(), s["refused"].as_u64()), (Some(4), Some(2), Some(2)), "{s}");
+    assert_eq!(
+        (
+            s["read"].as_u64(),
+            s["sent"].as_u64(),
+            s["refused"].as_u64()
+        ),
+        (Some(4), Some(2), Some(2)),
+        "{s}"
+    );
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("input.ndjson:3: "), "{stderr}");
-    assert!(stderr.contains("input.ndjson:4: ") && stderr.contains("specversion"), "{stderr}");
+    assert!(
+        stderr.contains("input.ndjson:4: ") && stderr.contains("specversion"),
+        "{stderr}"
+    );
     assert_eq!(queue.drain().await.len(), 2);
 }
 
@@ -203,7 +316,11 @@ async fn a_fifo_queue_keeps_order_within_a_group() {
         })
         .collect();
     let output = queue.send(&lines, &[]);
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let received = queue.drain().await;
     assert_eq!(received.len(), 30);
     for device in ["a", "b", "c"] {
@@ -223,12 +340,28 @@ async fn a_fifo_queue_keeps_order_within_a_group() {
 #[tokio::test]
 async fn wrapping_filters_and_cloudevents_attributes() {
     let queue = TestQueue::new(false).await;
-    let payloads = [r#"{"temp":32}"#.to_owned(), r#"[1,2.50,123456789012345678901234567890]"#.to_owned()];
+    let payloads = [
+        r#"{"temp":32}"#.to_owned(),
+        r#"[1,2.50,123456789012345678901234567890]"#.to_owned(),
+    ];
     let output = queue.send(
         &payloads,
-        &["--source", "/sensors", "--type", "com.example.reading", "--subject", "s1", "--attributes", "cloudevents"],
+        &[
+            "--source",
+            "/sensors",
+            "--type",
+            "com.example.reading",
+            "--subject",
+            "s1",
+            "--attributes",
+            "cloudevents",
+        ],
     );
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let received = queue.drain().await;
     assert_eq!(received.len(), 2);
     for (body, attributes) in &received {
@@ -236,11 +369,24 @@ async fn wrapping_filters_and_cloudevents_attributes() {
         assert_eq!(value["source"], "/sensors");
         assert_eq!(value["type"], "com.example.reading");
         assert_eq!(value["datacontenttype"], "application/json");
-        assert_eq!(attributes.get("ce-id").map(String::as_str), value["id"].as_str());
-        assert_eq!(attributes.get("ce-type").map(String::as_str), Some("com.example.reading"));
-        assert_eq!(attributes.get("content-type").map(String::as_str), Some("application/json"));
+        assert_eq!(
+            attributes.get("ce-id").map(String::as_str),
+            value["id"].as_str()
+        );
+        assert_eq!(
+            attributes.get("ce-type").map(String::as_str),
+            Some("com.example.reading")
+        );
+        assert_eq!(
+            attributes.get("content-type").map(String::as_str),
+            Some("application/json")
+        );
     }
-    assert!(received.iter().any(|(b, _)| b.contains(r#""data":[1,2.50,123456789012345678901234567890]"#)));
+    assert!(
+        received
+            .iter()
+            .any(|(b, _)| b.contains(r#""data":[1,2.50,123456789012345678901234567890]"#))
+    );
 
     let typed: Vec<String> = ["a.keep", "a.drop", "b.keep"]
         .iter()
@@ -248,7 +394,11 @@ async fn wrapping_filters_and_cloudevents_attributes() {
         .collect();
     let output = queue.send(&typed, &["--only-type", "*.keep", "--except-type", "b.*"]);
     let s = summary(&output);
-    assert_eq!((s["sent"].as_u64(), s["filtered"].as_u64()), (Some(1), Some(2)), "{s}");
+    assert_eq!(
+        (s["sent"].as_u64(), s["filtered"].as_u64()),
+        (Some(1), Some(2)),
+        "{s}"
+    );
     assert!(output.status.success());
     assert_eq!(queue.drain().await.len(), 1);
 }
@@ -261,7 +411,12 @@ fn without_a_queue_the_error_says_what_to_do() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("runs");
-    child.stdin.take().expect("stdin").write_all(b"{}\n").expect("write");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"{}\n")
+        .expect("write");
     let output = child.wait_with_output().expect("exits");
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);

@@ -14,7 +14,9 @@ pub(crate) fn run(args: &[String]) -> Result<ExitCode> {
     while let Some(arg) = rest.next() {
         match arg.as_str() {
             "--endpoint-url" => endpoint = rest.next().cloned(),
-            other => bail!("unknown flag `{other}`: usage: cargo xtask conformance [--endpoint-url URL]"),
+            other => {
+                bail!("unknown flag `{other}`: usage: cargo xtask conformance [--endpoint-url URL]")
+            }
         }
     }
     let config = localstack::Config::from_env()?;
@@ -27,15 +29,29 @@ pub(crate) fn run(args: &[String]) -> Result<ExitCode> {
         }
     };
     eprintln!("conformance: against {endpoint}");
-    let has_nextest = run::cargo().args(["nextest", "--version"]).output().is_ok_and(|o| o.status.success());
+    let has_nextest = run::cargo()
+        .args(["nextest", "--version"])
+        .output()
+        .is_ok_and(|o| o.status.success());
     let mut command = run::cargo();
     if has_nextest {
-        command.args(["nextest", "run", "--config-file", "xtask/nextest.toml", "--profile", "conformance"]);
+        command.args([
+            "nextest",
+            "run",
+            "--config-file",
+            "xtask/nextest.toml",
+            "--profile",
+            "conformance",
+        ]);
     } else {
-        eprintln!("conformance: cargo-nextest is not installed; running cargo test (no JUnit report)");
+        eprintln!(
+            "conformance: cargo-nextest is not installed; running cargo test (no JUnit report)"
+        );
         command.arg("test");
     }
-    command.args(["-p", "conformance"]).env("LOCALSTACK_ENDPOINT", &endpoint);
+    command
+        .args(["-p", "conformance"])
+        .env("LOCALSTACK_ENDPOINT", &endpoint);
     let code = run::status(&mut command);
     if has_nextest {
         let junit = Path::new("target/nextest/conformance/conformance-junit.xml");

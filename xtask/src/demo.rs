@@ -15,7 +15,17 @@ pub(crate) fn run(_args: &[String]) -> Result<ExitCode> {
     let config = localstack::Config::from_env()?;
     let instance = localstack::start(&config)?;
     eprintln!("demo: LocalStack at {}", instance.endpoint());
-    run::checked(run::cargo().args(["build", "-q", "-p", "provisioner", "-p", "forwarder", "-p", "conformance", "--bins"]))?;
+    run::checked(run::cargo().args([
+        "build",
+        "-q",
+        "-p",
+        "provisioner",
+        "-p",
+        "forwarder",
+        "-p",
+        "conformance",
+        "--bins",
+    ]))?;
     let bin = |name: &str| Path::new("target").join("debug").join(name);
     let out = Path::new("target").join("demo").join("forwarder.json");
     std::fs::create_dir_all(out.parent().context("no parent")?)?;
@@ -37,14 +47,29 @@ pub(crate) fn run(_args: &[String]) -> Result<ExitCode> {
         .filter(|p| p.extension().is_some_and(|e| e == "ndjson"))
         .collect();
     examples.sort();
-    run::checked(std::process::Command::new(bin("forwarder")).arg("send").arg("--config").arg(&out).args(&examples))?;
+    run::checked(
+        std::process::Command::new(bin("forwarder"))
+            .arg("send")
+            .arg("--config")
+            .arg(&out)
+            .args(&examples),
+    )?;
     let text = std::fs::read_to_string(&out)?;
     let settings: serde_json::Value = serde_json::from_str(&text)?;
-    let queue_url = settings["queueURL"].as_str().context("no queueURL in the written configuration")?;
+    let queue_url = settings["queueURL"]
+        .as_str()
+        .context("no queueURL in the written configuration")?;
     eprintln!("demo: what the queue holds, judged by the conformance checker:");
     let code = run::status(
         std::process::Command::new(bin("conformance"))
-            .args(["check", "--show", "--queue-url", queue_url, "--endpoint-url", instance.endpoint()])
+            .args([
+                "check",
+                "--show",
+                "--queue-url",
+                queue_url,
+                "--endpoint-url",
+                instance.endpoint(),
+            ])
             .args(["--region", localstack::REGION])
             .env("AWS_ACCESS_KEY_ID", localstack::ACCESS_KEY)
             .env("AWS_SECRET_ACCESS_KEY", localstack::SECRET_KEY),

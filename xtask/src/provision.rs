@@ -7,5 +7,9 @@ use anyhow::Result;
 use crate::run;
 
 pub(crate) fn run(args: &[String]) -> Result<ExitCode> {
-    run::status(run::cargo().args(["run", "-q", "-p", "provisioner", "--"]).args(args))
+    run::status(
+        run::cargo()
+            .args(["run", "-q", "-p", "provisioner", "--"])
+            .args(args),
+    )
 }
