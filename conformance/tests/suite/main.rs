@@ -10,6 +10,7 @@
 //! - `official`: the official CloudEvents cases, valid ones delivered, invalid ones refused.
 //! - `least_privilege`: the stored policy document.
 //! - `broken_producer`: `conformance check` catches a producer that is not conformant.
+//! - `role_mode`: the forwarder assumes a provisioned role with its external id.
 
 mod broken_producer;
 mod common;
@@ -17,5 +18,6 @@ mod golden;
 mod least_privilege;
 mod official;
 mod properties;
+mod role_mode;
 mod snapshots;
 mod strategies;
