@@ -1,13 +1,13 @@
 //! `forwarder send` against the embedded LocalStack: the real binary, a real queue, and what
 //! SQS really holds afterwards.
 
+mod support;
+
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
-use aws_config::{BehaviorVersion, Region};
-use aws_sdk_sqs::config::Credentials;
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
 
 /// A queue of its own for one test, removed on drop.
@@ -20,23 +20,7 @@ struct TestQueue {
 
 impl TestQueue {
     async fn new(fifo: bool) -> TestQueue {
-        let instance = tokio::task::spawn_blocking(localstack::shared)
-            .await
-            .expect("join")
-            .expect("LocalStack");
-        let config = aws_config::defaults(BehaviorVersion::latest())
-            .region(Region::new(localstack::REGION))
-            .endpoint_url(instance.endpoint())
-            .credentials_provider(Credentials::new(
-                localstack::ACCESS_KEY,
-                localstack::SECRET_KEY,
-                None,
-                None,
-                "test",
-            ))
-            .load()
-            .await;
-        let sqs = aws_sdk_sqs::Client::new(&config);
+        let (sqs, endpoint) = support::localstack_sqs().await;
         let id = uuid::Uuid::new_v4().simple().to_string();
         let name = if fifo {
             format!("send-{id}.fifo")
@@ -61,7 +45,7 @@ impl TestQueue {
         TestQueue {
             sqs,
             url,
-            endpoint: instance.endpoint().to_owned(),
+            endpoint,
             dir,
         }
     }

@@ -3,6 +3,8 @@
 //! Each test creates its own queue, starts its own `serve` process on a free port, and removes
 //! both at the end (the process is killed by a guard even when the test fails).
 
+mod support;
+
 use std::collections::{BTreeSet, HashSet};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Child, Command, Stdio};
@@ -10,8 +12,6 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
-use aws_config::{BehaviorVersion, Region};
-use aws_sdk_sqs::config::Credentials;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -43,26 +43,8 @@ struct Received {
 }
 
 async fn localstack() -> Sqs {
-    let instance = tokio::task::spawn_blocking(localstack::shared)
-        .await
-        .expect("join")
-        .expect("LocalStack starts");
-    let config = aws_config::defaults(BehaviorVersion::latest())
-        .region(Region::new(localstack::REGION))
-        .endpoint_url(instance.endpoint())
-        .credentials_provider(Credentials::new(
-            localstack::ACCESS_KEY,
-            localstack::SECRET_KEY,
-            None,
-            None,
-            "test",
-        ))
-        .load()
-        .await;
-    Sqs {
-        endpoint: instance.endpoint().to_owned(),
-        client: aws_sdk_sqs::Client::new(&config),
-    }
+    let (client, endpoint) = support::localstack_sqs().await;
+    Sqs { endpoint, client }
 }
 
 impl Sqs {

@@ -15,9 +15,9 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use aws_config::{BehaviorVersion, Region};
-use aws_sdk_sqs::config::Credentials;
 use aws_sdk_sqs::types::QueueAttributeName;
+use forwarder::aws::{AwsOptions, StaticKey, sdk_config};
+use forwarder::secret::Secret;
 use serde_json::Value;
 
 /// The forwarder binary under test.
@@ -29,6 +29,29 @@ pub fn env_u64(name: &str, default: u64) -> u64 {
         .ok()
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or(default)
+}
+
+/// An SQS client with LocalStack's administrator key, built the one way the workspace builds
+/// AWS clients, and LocalStack's endpoint (started if none runs).
+pub async fn localstack_sqs() -> (aws_sdk_sqs::Client, String) {
+    let instance = tokio::task::spawn_blocking(localstack::shared)
+        .await
+        .expect("join")
+        .expect("LocalStack starts");
+    let options = AwsOptions {
+        region: Some(localstack::REGION.to_owned()),
+        endpoint_url: Some(instance.endpoint().to_owned()),
+        credentials: Some(StaticKey {
+            access_key_id: localstack::ACCESS_KEY.to_owned(),
+            secret: Secret::new(localstack::SECRET_KEY),
+        }),
+        ..AwsOptions::default()
+    };
+    let sdk = sdk_config(&options).await.expect("SDK configuration");
+    (
+        aws_sdk_sqs::Client::new(&sdk),
+        instance.endpoint().to_owned(),
+    )
 }
 
 /// A queue of its own for one test, in the embedded LocalStack, removed on drop, with a
@@ -45,23 +68,7 @@ impl TestQueue {
     /// A standard queue whose messages, once received, stay invisible for hours: reading the
     /// queue once returns each message once, without deleting anything.
     pub async fn new(prefix: &str) -> TestQueue {
-        let instance = tokio::task::spawn_blocking(localstack::shared)
-            .await
-            .expect("join")
-            .expect("LocalStack");
-        let config = aws_config::defaults(BehaviorVersion::latest())
-            .region(Region::new(localstack::REGION))
-            .endpoint_url(instance.endpoint())
-            .credentials_provider(Credentials::new(
-                localstack::ACCESS_KEY,
-                localstack::SECRET_KEY,
-                None,
-                None,
-                "test",
-            ))
-            .load()
-            .await;
-        let sqs = aws_sdk_sqs::Client::new(&config);
+        let (sqs, endpoint) = localstack_sqs().await;
         let id = uuid::Uuid::new_v4().simple().to_string();
         let url = sqs
             .create_queue()
@@ -78,7 +85,7 @@ impl TestQueue {
         TestQueue {
             sqs,
             url,
-            localstack: instance.endpoint().to_owned(),
+            localstack: endpoint,
             dir,
         }
     }
