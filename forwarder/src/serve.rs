@@ -281,11 +281,17 @@ async fn accept(shared: &Shared, request: Request) -> Result<Accepted, Problem> 
                 .into_iter()
                 .map(|raw| parse_event(raw).map_err(Invalid::from))
                 .collect(),
-            None => vec![Err(Invalid {
-                attribute: None,
-                rule: "json",
-                detail: "a batch must be a JSON array of events".to_owned(),
-            })],
+            None => {
+                // The body as a whole is wrong, not one event of it: no index.
+                metrics.received.fetch_add(1, Ordering::Relaxed);
+                metrics.refused.fetch_add(1, Ordering::Relaxed);
+                let invalid = Invalid {
+                    attribute: None,
+                    rule: "json",
+                    detail: "a batch must be a JSON array of events".to_owned(),
+                };
+                return Err(Problem::invalid(invalid, None));
+            }
         },
     };
     // Events own their attributes: the body is no longer needed.
