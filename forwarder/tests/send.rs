@@ -126,17 +126,7 @@ impl TestQueue {
 impl Drop for TestQueue {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
-        let (sqs, url) = (self.sqs.clone(), self.url.clone());
-        // Best effort: the queue name is unique, so a leftover harms no other test.
-        let _ = std::thread::spawn(move || {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map(|rt| {
-                    rt.block_on(async { sqs.delete_queue().queue_url(url).send().await.ok() });
-                })
-        })
-        .join();
+        support::delete_queue_on_drop(&self.sqs, &self.url);
     }
 }
 

@@ -386,20 +386,13 @@ impl Iam {
                 .policy_name(policy)
                 .send()
         };
-        match send(&self.backoff, &[], request).await {
-            Ok(out) => Ok(Some(out.policy_document)),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_no_such_entity_exception()) =>
-            {
-                Ok(None)
-            }
-            Err(e) => Err(AwsError::new(
-                "GetUserPolicy",
-                format!("policy `{policy}` of {}", user(name)),
-                e,
-            )),
-        }
+        let out = unless_absent(
+            send(&self.backoff, &[], request).await,
+            |e| e.is_no_such_entity_exception(),
+            "GetUserPolicy",
+            || format!("policy `{policy}` of {}", user(name)),
+        )?;
+        Ok(out.map(|out| out.policy_document))
     }
 
     /// Puts (creates or replaces) an inline policy on an existing user.
@@ -436,20 +429,13 @@ impl Iam {
                 .policy_name(policy)
                 .send()
         };
-        match send(&self.backoff, &[], request).await {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_no_such_entity_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(AwsError::new(
-                "DeleteUserPolicy",
-                format!("policy `{policy}` of {}", user(name)),
-                e,
-            )),
-        }
+        let out = unless_absent(
+            send(&self.backoff, &[], request).await,
+            |e| e.is_no_such_entity_exception(),
+            "DeleteUserPolicy",
+            || format!("policy `{policy}` of {}", user(name)),
+        )?;
+        Ok(out.is_some())
     }
 
     /// The ARNs of the managed policies attached to the user.
@@ -564,20 +550,13 @@ impl Iam {
                 .access_key_id(key_id)
                 .send()
         };
-        match send(&self.backoff, &[], request).await {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_no_such_entity_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(AwsError::new(
-                "DeleteAccessKey",
-                format!("access key {key_id} of {}", user(name)),
-                e,
-            )),
-        }
+        let out = unless_absent(
+            send(&self.backoff, &[], request).await,
+            |e| e.is_no_such_entity_exception(),
+            "DeleteAccessKey",
+            || format!("access key {key_id} of {}", user(name)),
+        )?;
+        Ok(out.is_some())
     }
 
     /// Deletes a user; `false` when it was already gone.
@@ -730,20 +709,13 @@ impl Iam {
                 .policy_name(policy)
                 .send()
         };
-        match send(&self.backoff, &[], request).await {
-            Ok(out) => Ok(Some(out.policy_document)),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_no_such_entity_exception()) =>
-            {
-                Ok(None)
-            }
-            Err(e) => Err(AwsError::new(
-                "GetRolePolicy",
-                format!("policy `{policy}` of {}", role(name)),
-                e,
-            )),
-        }
+        let out = unless_absent(
+            send(&self.backoff, &[], request).await,
+            |e| e.is_no_such_entity_exception(),
+            "GetRolePolicy",
+            || format!("policy `{policy}` of {}", role(name)),
+        )?;
+        Ok(out.map(|out| out.policy_document))
     }
 
     /// Puts (creates or replaces) an inline policy on an existing role.
@@ -780,20 +752,13 @@ impl Iam {
                 .policy_name(policy)
                 .send()
         };
-        match send(&self.backoff, &[], request).await {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_no_such_entity_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(AwsError::new(
-                "DeleteRolePolicy",
-                format!("policy `{policy}` of {}", role(name)),
-                e,
-            )),
-        }
+        let out = unless_absent(
+            send(&self.backoff, &[], request).await,
+            |e| e.is_no_such_entity_exception(),
+            "DeleteRolePolicy",
+            || format!("policy `{policy}` of {}", role(name)),
+        )?;
+        Ok(out.is_some())
     }
 
     /// The ARNs of the managed policies attached to the role.
@@ -907,6 +872,23 @@ impl Sts {
                 .arn
                 .ok_or_else(|| AwsError::missing("GetCallerIdentity", target(), "Arn"))?,
         })
+    }
+}
+
+/// A call's output, or `None` when the service says that what it names does not exist.
+fn unless_absent<T, E>(
+    result: Result<T, SdkError<E, HttpResponse>>,
+    absent: impl FnOnce(&E) -> bool,
+    operation: &'static str,
+    target: impl FnOnce() -> String,
+) -> Result<Option<T>, AwsError>
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    match result {
+        Ok(out) => Ok(Some(out)),
+        Err(e) if e.as_service_error().is_some_and(absent) => Ok(None),
+        Err(e) => Err(AwsError::new(operation, target(), e)),
     }
 }
 

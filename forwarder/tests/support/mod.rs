@@ -133,18 +133,23 @@ impl TestQueue {
 impl Drop for TestQueue {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
-        let (sqs, url) = (self.sqs.clone(), self.url.clone());
-        // Best effort: the queue name is unique, so a leftover harms no other test.
-        let _ = std::thread::spawn(move || {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map(|rt| {
-                    rt.block_on(async { sqs.delete_queue().queue_url(url).send().await.ok() });
-                })
-        })
-        .join();
+        delete_queue_on_drop(&self.sqs, &self.url);
     }
+}
+
+/// Deletes a queue from a `Drop`, which cannot await: best effort, since every test's queue
+/// name is unique and a leftover harms no other test.
+pub fn delete_queue_on_drop(sqs: &aws_sdk_sqs::Client, url: &str) {
+    let (sqs, url) = (sqs.clone(), url.to_owned());
+    let _ = std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map(|rt| {
+                rt.block_on(async { sqs.delete_queue().queue_url(url).send().await.ok() });
+            })
+    })
+    .join();
 }
 
 /// A `forwarder` command with LocalStack's credentials and nothing inherited that could point
