@@ -21,7 +21,7 @@ use aws_sdk_sqs::types::{QueueAttributeName, SendMessageBatchRequestEntry};
 use clap::{Args, Parser, Subcommand};
 use serde_json::{Value, json};
 
-use forwarder::aws::{AwsOptions, sdk_config};
+use aws_access::sdk::{AwsOptions, sdk_config};
 use forwarder::batch::{MAX_BATCH_BYTES, MAX_BATCH_ENTRIES};
 use forwarder::metrics::billing_units;
 

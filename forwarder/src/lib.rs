@@ -5,9 +5,7 @@
 //! nothing of the SDK; [`sqs`] is the thin client wrapper; [`pipeline`] batches and retries;
 //! [`send`] drives NDJSON input through it, and [`serve`] CloudEvents over HTTP.
 
-pub mod aws;
 pub mod batch;
-pub mod config;
 pub mod encode;
 pub mod event;
 pub mod glob;
@@ -15,8 +13,6 @@ pub mod input;
 pub mod message;
 pub mod metrics;
 pub mod pipeline;
-pub mod retry;
-pub mod secret;
 pub mod send;
 pub mod serve;
 pub mod sqs;

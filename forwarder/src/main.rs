@@ -11,12 +11,12 @@ use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use tokio::sync::watch;
 
-use forwarder::aws::{AssumeRole, AwsOptions, StaticKey, sdk_config};
-use forwarder::config::ForwarderConfig;
+use aws_access::connection::ForwarderConfig;
+use aws_access::retry::Backoff;
+use aws_access::sdk::{AssumeRole, AwsOptions, StaticKey, sdk_config};
 use forwarder::message::{AttributeMode, MessageOptions};
 use forwarder::metrics::Metrics;
 use forwarder::pipeline::{Forwarder, Options};
-use forwarder::retry::Backoff;
 use forwarder::send::{Input, SendOptions, Summary, Wrap, progress_counter, progress_line, send};
 use forwarder::serve::{ServeOptions, read_token, serve};
 use forwarder::sqs::{QueueUrl, Sqs};
@@ -180,7 +180,7 @@ fn init_logging(level: &str) {
 async fn connect(connection: &Connection) -> Result<Sqs> {
     let file = match &connection.config {
         Some(path) => {
-            let (config, warning) = forwarder::config::read(path)?;
+            let (config, warning) = aws_access::connection::read(path)?;
             if let Some(warning) = warning {
                 eprintln!("forwarder: warning: {warning}");
             }

@@ -15,8 +15,8 @@ use tokio::time::Instant;
 
 use crate::batch::{Batcher, MessageSize};
 use crate::metrics::Metrics;
-use crate::retry::{Backoff, is_retryable};
 use crate::sqs::{EntryResult, Outgoing, Sqs};
+use aws_access::retry::{Backoff, is_retryable};
 
 /// How the forwarder batches and retries.
 #[derive(Debug, Clone)]

@@ -49,8 +49,8 @@ use crate::batch::{MAX_MESSAGE_BYTES, message_size};
 use crate::event::{Data, Event, EventError, parse_event};
 use crate::message::{MessageOptions, to_message};
 use crate::pipeline::{Forwarder, SendError};
-use crate::secret::Secret;
 use crate::sqs::Outgoing;
+use aws_access::secret::Secret;
 
 /// The default body limit of binary and structured requests: twice the SQS limit, since a
 /// structured body may carry whitespace that encoding drops. The exact limit is the encoded

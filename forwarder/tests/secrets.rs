@@ -12,10 +12,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
+use aws_access::connection::ForwarderConfig;
+use aws_access::sdk::{AwsOptions, StaticKey, sdk_config};
+use aws_access::secret::Secret;
 use aws_credential_types::provider::ProvideCredentials;
-use forwarder::aws::{AwsOptions, StaticKey, sdk_config};
-use forwarder::config::ForwarderConfig;
-use forwarder::secret::Secret;
 
 use support::{Running, TestQueue};
 
@@ -198,7 +198,7 @@ async fn no_command_prints_the_secret_the_provisioner_made() {
 /// A configuration file of the canary's, mode 0600.
 fn canary_config(dir: &Path, file: &str, text: &str) -> PathBuf {
     let path = dir.join(file);
-    forwarder::config::write_private(&path, text).expect("write config");
+    aws_access::connection::write_private(&path, text).expect("write config");
     path
 }
 

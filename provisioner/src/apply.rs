@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use forwarder::config::{ForwarderConfig, write_private};
+use aws_access::connection::{ForwarderConfig, write_private};
 
 use crate::aws::NewAccessKey;
 use crate::names::POLICY_NAME;
@@ -81,7 +81,7 @@ pub async fn apply(clients: &Clients, spec: &Spec) -> Result<Outcome, ProvisionE
     let config = run.config()?;
     let mut warnings = plan.warnings;
     if let (Some(out), Some(_)) = (&desired.out, &config.access_secret)
-        && let Ok((_, Some(warning))) = forwarder::config::read(&out.path)
+        && let Ok((_, Some(warning))) = aws_access::connection::read(&out.path)
     {
         warnings.push(warning);
     }

@@ -1,6 +1,6 @@
 //! Thin wrappers over SQS, IAM and STS: one `async fn` per operation, nothing else.
 //!
-//! Every call goes through one bounded retry loop that asks [`forwarder::retry`] what is worth
+//! Every call goes through one bounded retry loop that asks [`aws_access::retry`] what is worth
 //! another attempt. Calls made on something that was just created (putting a policy on a new
 //! user, creating its key, simulating its policy) also retry IAM's `NoSuchEntity`, since IAM takes
 //! a moment to make new entities visible; lookups and deletions do not, so that "absent" stays a
@@ -9,15 +9,14 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::future::Future;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use aws_access::retry::{Backoff, retry};
+use aws_access::secret::Secret;
 use aws_sdk_iam::config::http::HttpResponse;
 use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_iam::types::Tag;
 use aws_sdk_sqs::types::QueueAttributeName;
-use forwarder::retry::{Backoff, is_retryable};
-use forwarder::secret::Secret;
 
 use crate::names::MANAGED_BY;
 
@@ -150,7 +149,7 @@ impl Sqs {
     /// The queue's URL, or `None` when there is no such queue.
     pub async fn get_queue_url(&self, name: &str) -> Result<Option<String>, AwsError> {
         let target = || format!("queue `{name}`");
-        match send(&self.backoff, &[], || {
+        match retry(&self.backoff, &[], || {
             self.client.get_queue_url().queue_name(name).send()
         })
         .await
@@ -176,7 +175,7 @@ impl Sqs {
         attributes: &BTreeMap<String, String>,
     ) -> Result<String, AwsError> {
         let target = || format!("queue `{name}`");
-        let out = send(&self.backoff, &[], || {
+        let out = retry(&self.backoff, &[], || {
             let mut request = self
                 .client
                 .create_queue()
@@ -205,7 +204,7 @@ impl Sqs {
                 .attribute_names(QueueAttributeName::All)
                 .send()
         };
-        match send(&self.backoff, &[], request).await {
+        match retry(&self.backoff, &[], request).await {
             Ok(out) => Ok(Some(
                 out.attributes
                     .unwrap_or_default()
@@ -233,7 +232,7 @@ impl Sqs {
         url: &str,
         attributes: &BTreeMap<String, String>,
     ) -> Result<(), AwsError> {
-        send(&self.backoff, &[], || {
+        retry(&self.backoff, &[], || {
             let mut request = self.client.set_queue_attributes().queue_url(url);
             for (key, value) in attributes {
                 request = request.attributes(QueueAttributeName::from(key.as_str()), value);
@@ -247,7 +246,7 @@ impl Sqs {
 
     /// The queue's tags.
     pub async fn list_queue_tags(&self, url: &str) -> Result<BTreeMap<String, String>, AwsError> {
-        let out = send(&self.backoff, &[], || {
+        let out = retry(&self.backoff, &[], || {
             self.client.list_queue_tags().queue_url(url).send()
         })
         .await
@@ -257,7 +256,7 @@ impl Sqs {
 
     /// Deletes a queue; `false` when it was already gone.
     pub async fn delete_queue(&self, url: &str) -> Result<bool, AwsError> {
-        match send(&self.backoff, &[], || {
+        match retry(&self.backoff, &[], || {
             self.client.delete_queue().queue_url(url).send()
         })
         .await
@@ -282,7 +281,7 @@ impl Iam {
 
     /// The user, or `None` when there is none of that name.
     pub async fn get_user(&self, name: &str) -> Result<Option<User>, AwsError> {
-        match send(&self.backoff, &[], || {
+        match retry(&self.backoff, &[], || {
             self.client.get_user().user_name(name).send()
         })
         .await
@@ -309,7 +308,7 @@ impl Iam {
     /// Creates a user, tagged as managed.
     pub async fn create_user(&self, name: &str) -> Result<User, AwsError> {
         let tag = managed_tag()?;
-        let out = send(&self.backoff, &[], || {
+        let out = retry(&self.backoff, &[], || {
             self.client
                 .create_user()
                 .user_name(name)
@@ -339,7 +338,7 @@ impl Iam {
                     .set_marker(marker.clone())
                     .send()
             };
-            let out = send(&self.backoff, &[], request)
+            let out = retry(&self.backoff, &[], request)
                 .await
                 .map_err(|e| AwsError::new("ListUserTags", user(name), e))?;
             tags.extend(out.tags.into_iter().map(|t| (t.key, t.value)));
@@ -362,7 +361,7 @@ impl Iam {
                     .set_marker(marker.clone())
                     .send()
             };
-            let out = send(&self.backoff, &[], request)
+            let out = retry(&self.backoff, &[], request)
                 .await
                 .map_err(|e| AwsError::new("ListUserPolicies", user(name), e))?;
             names.extend(out.policy_names);
@@ -387,7 +386,7 @@ impl Iam {
                 .send()
         };
         let out = unless_absent(
-            send(&self.backoff, &[], request).await,
+            retry(&self.backoff, &[], request).await,
             |e| e.is_no_such_entity_exception(),
             "GetUserPolicy",
             || format!("policy `{policy}` of {}", user(name)),
@@ -410,7 +409,7 @@ impl Iam {
                 .policy_document(document)
                 .send()
         };
-        send(&self.backoff, SETTLING, request).await.map_err(|e| {
+        retry(&self.backoff, SETTLING, request).await.map_err(|e| {
             AwsError::new(
                 "PutUserPolicy",
                 format!("policy `{policy}` of {}", user(name)),
@@ -430,7 +429,7 @@ impl Iam {
                 .send()
         };
         let out = unless_absent(
-            send(&self.backoff, &[], request).await,
+            retry(&self.backoff, &[], request).await,
             |e| e.is_no_such_entity_exception(),
             "DeleteUserPolicy",
             || format!("policy `{policy}` of {}", user(name)),
@@ -450,7 +449,7 @@ impl Iam {
                     .set_marker(marker.clone())
                     .send()
             };
-            let out = send(&self.backoff, &[], request)
+            let out = retry(&self.backoff, &[], request)
                 .await
                 .map_err(|e| AwsError::new("ListAttachedUserPolicies", user(name), e))?;
             arns.extend(
@@ -482,7 +481,7 @@ impl Iam {
                     .set_marker(marker.clone())
                     .send()
             };
-            let out = send(&self.backoff, &[], request)
+            let out = retry(&self.backoff, &[], request)
                 .await
                 .map_err(|e| AwsError::new("ListGroupsForUser", user(name), e))?;
             groups.extend(out.groups.into_iter().map(|g| g.group_name));
@@ -505,7 +504,7 @@ impl Iam {
                     .set_marker(marker.clone())
                     .send()
             };
-            let out = send(&self.backoff, &[], request)
+            let out = retry(&self.backoff, &[], request)
                 .await
                 .map_err(|e| AwsError::new("ListAccessKeys", user(name), e))?;
             for key in out.access_key_metadata {
@@ -527,7 +526,7 @@ impl Iam {
 
     /// Creates an access key for an existing user.
     pub async fn create_access_key(&self, name: &str) -> Result<NewAccessKey, AwsError> {
-        let out = send(&self.backoff, SETTLING, || {
+        let out = retry(&self.backoff, SETTLING, || {
             self.client.create_access_key().user_name(name).send()
         })
         .await
@@ -551,7 +550,7 @@ impl Iam {
                 .send()
         };
         let out = unless_absent(
-            send(&self.backoff, &[], request).await,
+            retry(&self.backoff, &[], request).await,
             |e| e.is_no_such_entity_exception(),
             "DeleteAccessKey",
             || format!("access key {key_id} of {}", user(name)),
@@ -561,7 +560,7 @@ impl Iam {
 
     /// Deletes a user; `false` when it was already gone.
     pub async fn delete_user(&self, name: &str) -> Result<bool, AwsError> {
-        match send(&self.backoff, &[], || {
+        match retry(&self.backoff, &[], || {
             self.client.delete_user().user_name(name).send()
         })
         .await
@@ -579,7 +578,7 @@ impl Iam {
 
     /// The role, or `None` when there is none of that name.
     pub async fn get_role(&self, name: &str) -> Result<Option<Role>, AwsError> {
-        match send(&self.backoff, &[], || {
+        match retry(&self.backoff, &[], || {
             self.client.get_role().role_name(name).send()
         })
         .await
@@ -618,7 +617,7 @@ impl Iam {
                 .tags(tag.clone())
                 .send()
         };
-        let out = send(&self.backoff, &[], request)
+        let out = retry(&self.backoff, &[], request)
             .await
             .map_err(|e| AwsError::new("CreateRole", role(name), e))?;
         let created = out
@@ -644,7 +643,7 @@ impl Iam {
                 .policy_document(trust_policy)
                 .send()
         };
-        send(&self.backoff, SETTLING, request)
+        retry(&self.backoff, SETTLING, request)
             .await
             .map_err(|e| AwsError::new("UpdateAssumeRolePolicy", role(name), e))?;
         Ok(())
@@ -662,7 +661,7 @@ impl Iam {
                     .set_marker(marker.clone())
                     .send()
             };
-            let out = send(&self.backoff, &[], request)
+            let out = retry(&self.backoff, &[], request)
                 .await
                 .map_err(|e| AwsError::new("ListRoleTags", role(name), e))?;
             tags.extend(out.tags.into_iter().map(|t| (t.key, t.value)));
@@ -685,7 +684,7 @@ impl Iam {
                     .set_marker(marker.clone())
                     .send()
             };
-            let out = send(&self.backoff, &[], request)
+            let out = retry(&self.backoff, &[], request)
                 .await
                 .map_err(|e| AwsError::new("ListRolePolicies", role(name), e))?;
             names.extend(out.policy_names);
@@ -710,7 +709,7 @@ impl Iam {
                 .send()
         };
         let out = unless_absent(
-            send(&self.backoff, &[], request).await,
+            retry(&self.backoff, &[], request).await,
             |e| e.is_no_such_entity_exception(),
             "GetRolePolicy",
             || format!("policy `{policy}` of {}", role(name)),
@@ -733,7 +732,7 @@ impl Iam {
                 .policy_document(document)
                 .send()
         };
-        send(&self.backoff, SETTLING, request).await.map_err(|e| {
+        retry(&self.backoff, SETTLING, request).await.map_err(|e| {
             AwsError::new(
                 "PutRolePolicy",
                 format!("policy `{policy}` of {}", role(name)),
@@ -753,7 +752,7 @@ impl Iam {
                 .send()
         };
         let out = unless_absent(
-            send(&self.backoff, &[], request).await,
+            retry(&self.backoff, &[], request).await,
             |e| e.is_no_such_entity_exception(),
             "DeleteRolePolicy",
             || format!("policy `{policy}` of {}", role(name)),
@@ -773,7 +772,7 @@ impl Iam {
                     .set_marker(marker.clone())
                     .send()
             };
-            let out = send(&self.backoff, &[], request)
+            let out = retry(&self.backoff, &[], request)
                 .await
                 .map_err(|e| AwsError::new("ListAttachedRolePolicies", role(name), e))?;
             arns.extend(
@@ -795,7 +794,7 @@ impl Iam {
 
     /// Deletes a role; `false` when it was already gone.
     pub async fn delete_role(&self, name: &str) -> Result<bool, AwsError> {
-        match send(&self.backoff, &[], || {
+        match retry(&self.backoff, &[], || {
             self.client.delete_role().role_name(name).send()
         })
         .await
@@ -830,7 +829,7 @@ impl Iam {
                     .set_marker(marker.clone())
                     .send()
             };
-            let out = send(&self.backoff, SETTLING, request).await.map_err(|e| {
+            let out = retry(&self.backoff, SETTLING, request).await.map_err(|e| {
                 AwsError::new("SimulatePrincipalPolicy", format!("`{principal_arn}`"), e)
             })?;
             decisions.extend(
@@ -861,7 +860,7 @@ impl Sts {
     /// so it gives up sooner than the others when AWS cannot be reached.
     pub async fn get_caller_identity(&self) -> Result<CallerIdentity, AwsError> {
         let target = || "the credentials".to_owned();
-        let out = send(&PREFLIGHT, &[], || self.client.get_caller_identity().send())
+        let out = retry(&PREFLIGHT, &[], || self.client.get_caller_identity().send())
             .await
             .map_err(|e| AwsError::new("GetCallerIdentity", target(), e))?;
         Ok(CallerIdentity {
@@ -965,7 +964,7 @@ impl fmt::Display for AwsError {
             }
             AwsErrorKind::Unreachable => write!(
                 f,
-                "{operation}: cannot reach AWS ({message}): check --endpoint-url (or --localstack), --region and the network"
+                "{operation}: cannot reach AWS ({message}): check --endpoint-url, --region and the network"
             ),
             AwsErrorKind::NoCredentials => {
                 // The default chain's message goes on to list every provider it tried.
@@ -975,7 +974,7 @@ impl fmt::Display for AwsError {
                     .unwrap_or(short);
                 write!(
                     f,
-                    "{operation}: no usable AWS credentials ({short}): set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or pass --localstack"
+                    "{operation}: no usable AWS credentials ({short}): set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or use `cargo xtask provision --localstack`"
                 )
             }
             AwsErrorKind::Malformed | AwsErrorKind::Other => {
@@ -986,50 +985,6 @@ impl fmt::Display for AwsError {
 }
 
 impl std::error::Error for AwsError {}
-
-/// Runs `attempt` until it succeeds, fails for good, or the backoff's budget is spent.
-async fn send<T, E, F, Fut>(
-    backoff: &Backoff,
-    also: &[&str],
-    mut attempt: F,
-) -> Result<T, SdkError<E, HttpResponse>>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
-    E: ProvideErrorMetadata,
-{
-    let start = Instant::now();
-    let mut attempts = 0;
-    loop {
-        attempts += 1;
-        let error = match attempt().await {
-            Ok(value) => return Ok(value),
-            Err(error) => error,
-        };
-        let delay = backoff
-            .delay(attempts, start.elapsed())
-            .filter(|_| worth_retrying(&error, also));
-        let Some(delay) = delay else {
-            return Err(error);
-        };
-        tracing::debug!(
-            code = error.code(),
-            attempts,
-            ?delay,
-            "retrying an AWS request"
-        );
-        tokio::time::sleep(delay).await;
-    }
-}
-
-/// The shared policy, plus the codes in `also` (such as IAM's eventual consistency after a
-/// create).
-fn worth_retrying<E: ProvideErrorMetadata>(
-    error: &SdkError<E, HttpResponse>,
-    also: &[&str],
-) -> bool {
-    is_retryable(error) || error.code().is_some_and(|code| also.contains(&code))
-}
 
 /// The error and its sources on one line, each said once.
 fn chain(error: &(dyn std::error::Error + 'static)) -> String {

@@ -17,10 +17,7 @@ pub enum ProvisionError {
     Usage(String),
     /// No AWS configuration could be built (no region, a bad endpoint).
     #[error(transparent)]
-    Config(#[from] forwarder::aws::AwsConfigError),
-    /// LocalStack could not be started or reached.
-    #[error("localstack: {}", one_line(&.0.to_string()))]
-    LocalStack(#[from] localstack::Error),
+    Config(#[from] aws_access::sdk::AwsConfigError),
     /// An AWS request failed, after the retries it deserved.
     #[error(transparent)]
     Aws(#[from] AwsError),
@@ -50,7 +47,7 @@ pub enum ProvisionError {
     },
     /// The configuration file could not be read or written.
     #[error("{0}: fix or remove the file, or choose another --out")]
-    OutFile(#[from] forwarder::config::ConfigError),
+    OutFile(#[from] aws_access::connection::ConfigError),
     /// AWS answered without a field it always sends.
     #[error("{operation} returned no {field}")]
     MissingField {

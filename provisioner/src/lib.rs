@@ -5,7 +5,11 @@
 //!
 //! ```no_run
 //! # async fn example() -> Result<(), provisioner::ProvisionError> {
-//! let clients = provisioner::Clients::localstack().await?;
+//! let options = aws_access::sdk::AwsOptions {
+//!     region: Some("eu-west-1".into()),
+//!     ..Default::default()
+//! };
+//! let clients = provisioner::Clients::new(&options).await?;
 //! let spec = provisioner::Spec::new("orders");
 //! let outcome = provisioner::apply(&clients, &spec).await?; // outcome.config holds the key
 //! provisioner::verify(&clients, &spec).await?;
@@ -30,9 +34,8 @@ pub mod verify;
 #[cfg(test)]
 mod strategies;
 
-use forwarder::aws::{AwsOptions, StaticKey};
-use forwarder::retry::Backoff;
-use forwarder::secret::Secret;
+use aws_access::retry::Backoff;
+use aws_access::sdk::AwsOptions;
 
 pub use crate::apply::{Outcome, Resources, apply};
 pub use crate::destroy::{DestroyReport, destroy};
@@ -140,10 +143,10 @@ impl Spec {
 }
 
 impl Clients {
-    /// Builds the clients through [`forwarder::aws::sdk_config`] (SDK retries off, one retry
+    /// Builds the clients through [`aws_access::sdk::sdk_config`] (SDK retries off, one retry
     /// policy).
     pub async fn new(options: &AwsOptions) -> Result<Clients, ProvisionError> {
-        let config = forwarder::aws::sdk_config(options).await?;
+        let config = aws_access::sdk::sdk_config(options).await?;
         let region = config
             .region()
             .map(|r| r.as_ref().to_owned())
@@ -158,11 +161,6 @@ impl Clients {
         })
     }
 
-    /// Clients for the embedded LocalStack, started if needed.
-    pub async fn localstack() -> Result<Clients, ProvisionError> {
-        Clients::new(&localstack_options().await?).await
-    }
-
     /// The region.
     pub fn region(&self) -> &str {
         self.region.as_str()
@@ -172,24 +170,6 @@ impl Clients {
     pub fn endpoint(&self) -> Option<&str> {
         self.endpoint.as_deref()
     }
-}
-
-/// How to reach the embedded LocalStack (started if needed): its endpoint, region and test
-/// credentials.
-pub async fn localstack_options() -> Result<AwsOptions, ProvisionError> {
-    let instance = tokio::task::spawn_blocking(localstack::shared)
-        .await
-        .map_err(|e| ProvisionError::Usage(format!("starting LocalStack failed: {e}")))??;
-    Ok(AwsOptions {
-        region: Some(localstack::REGION.to_owned()),
-        endpoint_url: Some(instance.endpoint().to_owned()),
-        credentials: Some(StaticKey {
-            access_key_id: localstack::ACCESS_KEY.to_owned(),
-            secret: Secret::new(localstack::SECRET_KEY),
-        }),
-        assume_role: None,
-        allow_insecure_endpoint: false,
-    })
 }
 
 /// What `apply` would do, changing nothing.

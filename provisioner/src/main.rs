@@ -7,9 +7,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::bail;
+use aws_access::connection::Format;
+use aws_access::sdk::AwsOptions;
 use clap::{Parser, Subcommand, ValueEnum};
-use forwarder::aws::AwsOptions;
-use forwarder::config::Format;
 use provisioner::plan::PrincipalKind;
 use provisioner::{
     Auth, Clients, DestroyReport, OutFile, Outcome, Plan, ProvisionError, Spec, VerifyReport,
@@ -56,11 +56,8 @@ struct Args {
     #[arg(long)]
     region: Option<String>,
     /// An endpoint other than AWS's own; by default AWS_ENDPOINT_URL.
-    #[arg(long, conflicts_with = "localstack")]
-    endpoint_url: Option<String>,
-    /// Use the embedded LocalStack (started if needed) and its test credentials.
     #[arg(long)]
-    localstack: bool,
+    endpoint_url: Option<String>,
     /// The forwarder's configuration file (mode 0600, replaced atomically).
     #[arg(long)]
     out: Option<PathBuf>,
@@ -200,21 +197,13 @@ impl Args {
     }
 
     async fn clients(&self) -> anyhow::Result<Clients> {
-        let options = if self.localstack {
-            let mut options = provisioner::localstack_options().await?;
-            if let Some(region) = &self.region {
-                options.region = Some(region.clone());
-            }
-            options
-        } else {
-            let from_env = std::env::var("AWS_ENDPOINT_URL")
-                .ok()
-                .filter(|v| !v.is_empty());
-            AwsOptions {
-                region: self.region.clone(),
-                endpoint_url: self.endpoint_url.clone().or(from_env),
-                ..AwsOptions::default()
-            }
+        let from_env = std::env::var("AWS_ENDPOINT_URL")
+            .ok()
+            .filter(|v| !v.is_empty());
+        let options = AwsOptions {
+            region: self.region.clone(),
+            endpoint_url: self.endpoint_url.clone().or(from_env),
+            ..AwsOptions::default()
         };
         Ok(Clients::new(&options).await?)
     }

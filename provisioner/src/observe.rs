@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use forwarder::config::{ConfigError, ForwarderConfig};
+use aws_access::connection::{ConfigError, ForwarderConfig};
 
 use crate::aws::AwsError;
 use crate::names::{AccountId, ExternalId, MANAGED_BY, Names, POLICY_NAME, QueueName, Region};

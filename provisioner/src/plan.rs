@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 
-use forwarder::config::{Format, ForwarderConfig};
+use aws_access::connection::{Format, ForwarderConfig};
 use serde_json::Value;
 
 use crate::error::ProvisionError;
@@ -630,7 +630,7 @@ fn list(attributes: &BTreeMap<String, String>) -> String {
 
 #[cfg(test)]
 mod tests {
-    use forwarder::secret::Secret;
+    use aws_access::secret::Secret;
 
     use super::*;
 

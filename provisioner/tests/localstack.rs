@@ -9,8 +9,8 @@ use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use forwarder::aws::{AssumeRole, AwsOptions, StaticKey, sdk_config};
-use forwarder::config::{Format, ForwarderConfig};
+use aws_access::connection::{Format, ForwarderConfig};
+use aws_access::sdk::{AssumeRole, AwsOptions, StaticKey, sdk_config};
 use provisioner::policy::{self, parse_trust_policy};
 use provisioner::{Auth, Clients, OutFile, ProvisionError, Spec};
 
@@ -31,7 +31,7 @@ async fn user_mode_apply_verify_send_reapply_destroy() {
         assert!(!format!("{first:?}").contains(secret_of(&out).as_str()), "the secret shows in Debug");
 
         // The file: mode 0600, the four values plus the endpoint, equal to the outcome.
-        let (saved, warning) = forwarder::config::read(&out).expect("the file reads back");
+        let (saved, warning) = aws_access::connection::read(&out).expect("the file reads back");
         assert_eq!(warning, None, "the file is private");
         assert_eq!(saved, first.config);
         assert_eq!(saved.region, localstack::REGION);
@@ -180,7 +180,7 @@ async fn role_mode_assume_role_with_external_id() {
             "a generated external id is a UUID: {external_id}"
         );
         assert_eq!(
-            forwarder::config::read(&outcome.out.clone().expect("out"))
+            aws_access::connection::read(&outcome.out.clone().expect("out"))
                 .expect("file")
                 .0,
             config
@@ -380,7 +380,7 @@ async fn the_command_line_never_prints_the_secret() {
         .await
         .expect("join");
         let secret = secret_of(&out);
-        let config = forwarder::config::read(&out).expect("file").0;
+        let config = aws_access::connection::read(&out).expect("file").0;
         assert!(
             stdout.contains(config.access_key.as_deref().expect("key id")),
             "{stdout}"
@@ -510,9 +510,7 @@ struct Env {
 
 impl Env {
     async fn new() -> Env {
-        let options = provisioner::localstack_options()
-            .await
-            .expect("LocalStack starts");
+        let options = testkit::localstack_options().await;
         let config = sdk_config(&options).await.expect("config");
         Env {
             clients: Clients::new(&options).await.expect("clients"),
@@ -539,7 +537,7 @@ where
 /// An SQS client built only from a configuration file's values (and, for a role, the
 /// credentials that assume it).
 async fn sqs_from_file(path: &Path, assumer: Option<&AwsOptions>) -> aws_sdk_sqs::Client {
-    let (config, _) = forwarder::config::read(path).expect("the file reads back");
+    let (config, _) = aws_access::connection::read(path).expect("the file reads back");
     let options = match (&config.access_key, &config.access_secret, &config.role_arn) {
         (Some(id), Some(secret), _) => AwsOptions {
             region: Some(config.region.clone()),
@@ -566,7 +564,7 @@ async fn sqs_from_file(path: &Path, assumer: Option<&AwsOptions>) -> aws_sdk_sqs
 }
 
 fn secret_of(path: &Path) -> String {
-    let (config, _): (ForwarderConfig, _) = forwarder::config::read(path).expect("file");
+    let (config, _): (ForwarderConfig, _) = aws_access::connection::read(path).expect("file");
     config.access_secret.expect("a secret").expose().to_owned()
 }
 

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 
+use crate::provision::on_localstack;
 use crate::run;
 
 const NAME: &str = "cloudevents-demo";
@@ -29,18 +30,18 @@ pub(crate) fn run(_args: &[String]) -> Result<ExitCode> {
     let bin = |name: &str| Path::new("target").join("debug").join(name);
     let out = Path::new("target").join("demo").join("forwarder.json");
     std::fs::create_dir_all(out.parent().context("no parent")?)?;
-    let endpoint_env = ("LOCALSTACK_ENDPOINT", instance.endpoint());
-    run::checked(
+    run::checked(on_localstack(
         std::process::Command::new(bin("provisioner"))
-            .args(["apply", "--localstack", "--name", NAME, "--out"])
-            .arg(&out)
-            .env(endpoint_env.0, endpoint_env.1),
-    )?;
-    run::checked(
-        std::process::Command::new(bin("provisioner"))
-            .args(["verify", "--localstack", "--name", NAME])
-            .env(endpoint_env.0, endpoint_env.1),
-    )?;
+            .args(["apply", "--name", NAME, "--out"])
+            .arg(&out),
+        instance.endpoint(),
+        true,
+    ))?;
+    run::checked(on_localstack(
+        std::process::Command::new(bin("provisioner")).args(["verify", "--name", NAME]),
+        instance.endpoint(),
+        true,
+    ))?;
     let mut examples: Vec<_> = std::fs::read_dir("forwarder/examples")?
         .flatten()
         .map(|e| e.path())
@@ -60,20 +61,16 @@ pub(crate) fn run(_args: &[String]) -> Result<ExitCode> {
         .as_str()
         .context("no queueURL in the written configuration")?;
     eprintln!("demo: what the queue holds, judged by the conformance checker:");
-    let code = run::status(
-        std::process::Command::new(bin("conformance"))
-            .args([
-                "check",
-                "--show",
-                "--queue-url",
-                queue_url,
-                "--endpoint-url",
-                instance.endpoint(),
-            ])
-            .args(["--region", localstack::REGION])
-            .env("AWS_ACCESS_KEY_ID", localstack::ACCESS_KEY)
-            .env("AWS_SECRET_ACCESS_KEY", localstack::SECRET_KEY),
-    )?;
+    let code = run::status(on_localstack(
+        std::process::Command::new(bin("conformance")).args([
+            "check",
+            "--show",
+            "--queue-url",
+            queue_url,
+        ]),
+        instance.endpoint(),
+        true,
+    ))?;
     eprintln!(
         "demo: LocalStack keeps running; `cargo xtask provision destroy --localstack --name {NAME}` removes the demo's \
          resources and `cargo xtask localstack down` stops it"

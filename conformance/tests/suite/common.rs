@@ -84,15 +84,13 @@ impl Fixture {
             fifo: kind == QueueKind::Fifo,
             out: Some(OutFile {
                 path: config_path.clone(),
-                format: forwarder::config::Format::Json,
+                format: aws_access::connection::Format::Json,
             }),
             ..Spec::new(&name)
         };
-        let options = provisioner::localstack_options()
-            .await
-            .expect("LocalStack starts");
+        let options = testkit::localstack_options().await;
         let clients = Clients::new(&options).await.expect("AWS clients");
-        let sdk = forwarder::aws::sdk_config(&options)
+        let sdk = aws_access::sdk::sdk_config(&options)
             .await
             .expect("SDK configuration");
         let sqs = aws_sdk_sqs::Client::new(&sdk);
@@ -125,7 +123,7 @@ impl Fixture {
             .clone()
             .expect("user mode writes an access key");
         // The forwarder gets the scoped key, and only through the file.
-        let (written, warning) = forwarder::config::read(&fixture.config_path)
+        let (written, warning) = aws_access::connection::read(&fixture.config_path)
             .unwrap_or_else(|err| panic!("the configuration apply wrote: {err}"));
         assert_eq!(warning, None, "the configuration file is private");
         assert_eq!(written.queue_url, fixture.queue_url);

@@ -26,13 +26,11 @@ async fn the_forwarder_assumes_the_role_and_delivers() {
         },
         out: Some(OutFile {
             path: config_path.clone(),
-            format: forwarder::config::Format::Json,
+            format: aws_access::connection::Format::Json,
         }),
         ..Spec::new(&name)
     };
-    let options = provisioner::localstack_options()
-        .await
-        .expect("LocalStack starts");
+    let options = testkit::localstack_options().await;
     let clients = Clients::new(&options).await.expect("AWS clients");
     let outcome = provisioner::apply(&clients, &spec).await;
     let result = async {
@@ -61,7 +59,7 @@ async fn the_forwarder_assumes_the_role_and_delivers() {
         if !output.status.success() {
             return Err(format!("forwarder: {}", String::from_utf8_lossy(&output.stderr)));
         }
-        let sdk = forwarder::aws::sdk_config(&options).await.map_err(|e| e.to_string())?;
+        let sdk = aws_access::sdk::sdk_config(&options).await.map_err(|e| e.to_string())?;
         let sqs = aws_sdk_sqs::Client::new(&sdk);
         let received = sqs
             .receive_message()

@@ -16,8 +16,6 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use aws_sdk_sqs::types::QueueAttributeName;
-use forwarder::aws::{AwsOptions, StaticKey, sdk_config};
-use forwarder::secret::Secret;
 use serde_json::Value;
 
 /// The forwarder binary under test.
@@ -31,28 +29,7 @@ pub fn env_u64(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-/// An SQS client with LocalStack's administrator key, built the one way the workspace builds
-/// AWS clients, and LocalStack's endpoint (started if none runs).
-pub async fn localstack_sqs() -> (aws_sdk_sqs::Client, String) {
-    let instance = tokio::task::spawn_blocking(localstack::shared)
-        .await
-        .expect("join")
-        .expect("LocalStack starts");
-    let options = AwsOptions {
-        region: Some(localstack::REGION.to_owned()),
-        endpoint_url: Some(instance.endpoint().to_owned()),
-        credentials: Some(StaticKey {
-            access_key_id: localstack::ACCESS_KEY.to_owned(),
-            secret: Secret::new(localstack::SECRET_KEY),
-        }),
-        ..AwsOptions::default()
-    };
-    let sdk = sdk_config(&options).await.expect("SDK configuration");
-    (
-        aws_sdk_sqs::Client::new(&sdk),
-        instance.endpoint().to_owned(),
-    )
-}
+pub use testkit::localstack_sqs;
 
 /// A queue of its own for one test, in the embedded LocalStack, removed on drop, with a
 /// scratch directory.

@@ -1,9 +1,13 @@
-//! The one retry policy: what is retryable, and how long to wait before the next attempt.
+//! The one retry policy and the one retry loop: what is retryable (of a whole request or of one
+//! batch entry), how long to wait before the next attempt, and [`retry`], which runs a request
+//! under both.
 
-use std::time::Duration;
+use std::future::Future;
+use std::time::{Duration, Instant};
 
-use aws_sdk_sqs::config::http::HttpResponse;
-use aws_sdk_sqs::error::{ProvideErrorMetadata, SdkError};
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 /// Error codes that mean "try again later", across SQS, STS and IAM.
 const RETRYABLE_CODES: &[&str] = &[
@@ -15,7 +19,6 @@ const RETRYABLE_CODES: &[&str] = &[
     "TooManyRequestsException",
     "RequestLimitExceeded",
     "AWS.SimpleQueueService.RequestThrottled",
-    "RequestThrottledException",
     "RequestExpired",
     "RequestTimeout",
     "RequestTimeoutException",
@@ -50,6 +53,45 @@ pub fn is_retryable<E: ProvideErrorMetadata>(error: &SdkError<E, HttpResponse>) 
 /// Whether an error code (of a whole request or of one batch entry) means "try again later".
 pub fn is_retryable_code(code: Option<&str>) -> bool {
     code.is_some_and(|code| RETRYABLE_CODES.contains(&code))
+}
+
+/// Runs `attempt` until it succeeds, fails for good, or `backoff`'s budget is spent. An error is
+/// retried when [`is_retryable`] says so, or when its code is one of `also` (such as IAM's
+/// eventual consistency just after a create).
+pub async fn retry<T, E, F, Fut>(
+    backoff: &Backoff,
+    also: &[&str],
+    mut attempt: F,
+) -> Result<T, SdkError<E, HttpResponse>>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
+    E: ProvideErrorMetadata,
+{
+    let start = Instant::now();
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let error = match attempt().await {
+            Ok(value) => return Ok(value),
+            Err(error) => error,
+        };
+        let worth_it =
+            is_retryable(&error) || error.code().is_some_and(|code| also.contains(&code));
+        let Some(delay) = backoff
+            .delay(attempts, start.elapsed())
+            .filter(|_| worth_it)
+        else {
+            return Err(error);
+        };
+        tracing::debug!(
+            code = error.code(),
+            attempts,
+            ?delay,
+            "retrying an AWS request"
+        );
+        tokio::time::sleep(delay).await;
+    }
 }
 
 /// Exponential backoff with full jitter, bounded in attempts and in total time.
@@ -130,5 +172,15 @@ mod tests {
         assert!(is_retryable_code(Some("InternalError")));
         assert!(!is_retryable_code(Some("InvalidParameterValue")));
         assert!(!is_retryable_code(None));
+        assert!(!is_retryable_code(Some("InvalidMessageContents")));
+    }
+
+    #[test]
+    fn no_code_is_listed_twice() {
+        let mut codes = RETRYABLE_CODES.to_vec();
+        codes.sort_unstable();
+        let before = codes.len();
+        codes.dedup();
+        assert_eq!(before, codes.len(), "a retryable code is listed twice");
     }
 }

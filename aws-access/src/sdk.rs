@@ -2,6 +2,7 @@
 //!
 //! Region and endpoint are resolved up front, so that a missing region is an error at start and
 //! not at the first request. SDK-level retries are off: [`crate::retry`] is the only retry policy.
+//! A role is assumed with its external id and refreshed by the SDK before its credentials expire.
 
 use std::time::Duration;
 
