@@ -113,12 +113,20 @@ fn provisioner() -> PathBuf {
     path
 }
 
-fn provision(transcript: &mut Transcript, command: &str, name: &str, extra: &[&str]) -> Output {
+fn provision(
+    transcript: &mut Transcript,
+    options: &AwsOptions,
+    command: &str,
+    name: &str,
+    extra: &[&str],
+) -> Output {
     let output = transcript.run(
         &format!("provisioner {command} {}", extra.join(" ")),
-        Command::new(provisioner())
-            .args([command, "--name", name, "--localstack"])
-            .args(extra),
+        testkit::on_localstack(
+            Command::new(provisioner()).args([command, "--name", name]),
+            options,
+        )
+        .args(extra),
     );
     assert!(
         output.status.success(),
@@ -145,18 +153,44 @@ async fn no_command_prints_the_secret_the_provisioner_made() {
     let env = queue.dir.join("forwarder.env");
     let out = |path: &Path| path.to_str().expect("utf-8 path").to_owned();
     let mut transcript = Transcript::default();
+    let options = testkit::localstack_options().await;
 
-    provision(&mut transcript, "plan", &name, &["--out", &out(&json)]);
-    provision(&mut transcript, "apply", &name, &["--out", &out(&json)]);
+    provision(
+        &mut transcript,
+        &options,
+        "plan",
+        &name,
+        &["--out", &out(&json)],
+    );
+    provision(
+        &mut transcript,
+        &options,
+        "apply",
+        &name,
+        &["--out", &out(&json)],
+    );
     let first: ForwarderConfig =
         serde_json::from_str(&std::fs::read_to_string(&json).expect("config")).expect("json");
     let first = first.access_secret.expect("a secret").expose().to_owned();
     assert!(first.len() >= 16, "LocalStack made a real secret");
     assert_eq!(mode(&json), 0o600);
-    provision(&mut transcript, "verify", &name, &["--out", &out(&json)]);
-    provision(&mut transcript, "plan", &name, &["--out", &out(&json)]);
     provision(
         &mut transcript,
+        &options,
+        "verify",
+        &name,
+        &["--out", &out(&json)],
+    );
+    provision(
+        &mut transcript,
+        &options,
+        "plan",
+        &name,
+        &["--out", &out(&json)],
+    );
+    provision(
+        &mut transcript,
+        &options,
         "apply",
         &name,
         &["--out", &out(&env), "--format", "env", "--rotate-key"],
@@ -190,8 +224,20 @@ async fn no_command_prints_the_secret_the_provisioner_made() {
             String::from_utf8_lossy(&output.stderr)
         );
     }
-    provision(&mut transcript, "destroy", &name, &["--out", &out(&json)]);
-    provision(&mut transcript, "destroy", &name, &["--out", &out(&json)]);
+    provision(
+        &mut transcript,
+        &options,
+        "destroy",
+        &name,
+        &["--out", &out(&json)],
+    );
+    provision(
+        &mut transcript,
+        &options,
+        "destroy",
+        &name,
+        &["--out", &out(&json)],
+    );
     transcript.assert_clean(&[&first, &second]);
 }
 

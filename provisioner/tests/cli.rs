@@ -51,27 +51,69 @@ const UNREACHABLE: &str = "http://127.0.0.1:9";
 #[test]
 fn invalid_names() {
     check(
-        &["apply", "--name", "bad name!", "--localstack"],
+        &[
+            "apply",
+            "--name",
+            "bad name!",
+            "--region",
+            "us-east-1",
+            "--endpoint-url",
+            UNREACHABLE,
+        ],
         &[],
         &["queue name `bad name!`", "use 1 to 80"],
     );
     check(
-        &["plan", "--name", "orders.fifo", "--localstack"],
+        &[
+            "plan",
+            "--name",
+            "orders.fifo",
+            "--region",
+            "us-east-1",
+            "--endpoint-url",
+            UNREACHABLE,
+        ],
         &[],
         &["pass --fifo"],
     );
     check(
-        &["apply", "--name", &"a".repeat(81), "--localstack"],
+        &[
+            "apply",
+            "--name",
+            &"a".repeat(81),
+            "--region",
+            "us-east-1",
+            "--endpoint-url",
+            UNREACHABLE,
+        ],
         &[],
         &["81 characters"],
     );
     check(
-        &["apply", "--name", "q", "--user", "a/b", "--localstack"],
+        &[
+            "apply",
+            "--name",
+            "q",
+            "--user",
+            "a/b",
+            "--region",
+            "us-east-1",
+            "--endpoint-url",
+            UNREACHABLE,
+        ],
         &[],
         &["IAM user or role name", "`/`"],
     );
     check(
-        &["apply", "--name", "line\nbreak", "--localstack"],
+        &[
+            "apply",
+            "--name",
+            "line\nbreak",
+            "--region",
+            "us-east-1",
+            "--endpoint-url",
+            UNREACHABLE,
+        ],
         &[],
         &["'\\n'"],
     );
@@ -84,13 +126,26 @@ fn invalid_names() {
             "role",
             "--trust-account",
             "12",
-            "--localstack",
+            "--region",
+            "us-east-1",
+            "--endpoint-url",
+            UNREACHABLE,
         ],
         &[],
         &["account id `12`", "12-digit"],
     );
     check(
-        &["apply", "--name", "q", "--auth", "role", "--localstack"],
+        &[
+            "apply",
+            "--name",
+            "q",
+            "--auth",
+            "role",
+            "--region",
+            "us-east-1",
+            "--endpoint-url",
+            UNREACHABLE,
+        ],
         &[],
         &["--trust-account"],
     );

@@ -347,17 +347,19 @@ async fn the_command_line_never_prints_the_secret() {
         let args: Vec<String> = vec![
             "--name".into(),
             spec.name.clone(),
-            "--localstack".into(),
             "--out".into(),
             out.to_str().expect("utf-8").into(),
         ];
+        let options = env.options.clone();
         let (stdout, stderr) = tokio::task::spawn_blocking(move || {
             let run = |command: &str| {
-                let output = Command::new(env!("CARGO_BIN_EXE_provisioner"))
-                    .arg(command)
-                    .args(&args)
-                    .output()
-                    .expect("runs");
+                let output = testkit::on_localstack(
+                    Command::new(env!("CARGO_BIN_EXE_provisioner")).arg(command),
+                    &options,
+                )
+                .args(&args)
+                .output()
+                .expect("runs");
                 let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
                 let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
                 assert!(output.status.success(), "{command}: {stdout}{stderr}");

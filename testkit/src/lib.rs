@@ -5,4 +5,4 @@
 
 pub mod localstack_env;
 
-pub use crate::localstack_env::{localstack_options, localstack_sqs};
+pub use crate::localstack_env::{localstack_options, localstack_sqs, on_localstack};

@@ -1,6 +1,8 @@
 //! The embedded LocalStack as tests reach it: started if none runs, with its region and test
 //! credentials, through the one place that builds AWS configuration.
 
+use std::process::Command;
+
 use aws_access::sdk::{AwsOptions, StaticKey, sdk_config};
 use aws_access::secret::Secret;
 
@@ -30,4 +32,20 @@ pub async fn localstack_sqs() -> (aws_sdk_sqs::Client, String) {
         .unwrap_or_else(|e| panic!("SDK configuration: {e}"));
     let endpoint = options.endpoint_url.unwrap_or_default();
     (aws_sdk_sqs::Client::new(&sdk), endpoint)
+}
+
+/// Points a command line (the provisioner's, `conformance check`) at LocalStack as `options`
+/// describe it: `--endpoint-url`, `--region`, and the test key in the environment.
+pub fn on_localstack<'c>(command: &'c mut Command, options: &AwsOptions) -> &'c mut Command {
+    if let Some(endpoint) = &options.endpoint_url {
+        command.args(["--endpoint-url", endpoint]);
+    }
+    if let Some(region) = &options.region {
+        command.args(["--region", region]);
+    }
+    command
+        .env("AWS_ACCESS_KEY_ID", localstack::ACCESS_KEY)
+        .env("AWS_SECRET_ACCESS_KEY", localstack::SECRET_KEY)
+        .env_remove("AWS_SESSION_TOKEN")
+        .env_remove("AWS_PROFILE")
 }
