@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use aws_access::connection::{ForwarderConfig, write_private};
 
 use crate::aws::NewAccessKey;
-use crate::names::POLICY_NAME;
-use crate::plan::{self, Access, Change, Desired, Observed, PrincipalKind};
+use crate::names::{POLICY_NAME, Principal, PrincipalKind, managed_tags};
+use crate::plan::{self, Access, Change, Desired, Observed};
 use crate::{Clients, ProvisionError, Spec, observe};
 
 /// What apply did and what the forwarder needs.
@@ -128,7 +128,10 @@ impl<'a> Run<'a> {
     async fn step(&mut self, clients: &Clients, change: &Change) -> Result<(), ProvisionError> {
         match change {
             Change::CreateQueue { name, attributes } => {
-                let url = clients.sqs.create_queue(name, attributes).await?;
+                let url = clients
+                    .sqs
+                    .create_queue(name, attributes, &managed_tags())
+                    .await?;
                 self.urls.insert(name.clone(), url);
             }
             Change::SetQueueAttributes { name, attributes } => {
@@ -138,11 +141,17 @@ impl<'a> Run<'a> {
                     .await?;
             }
             Change::CreateUser { name } => {
-                self.principal_arn = Some(clients.iam.create_user(name).await?.arn);
+                let p = Principal::new(PrincipalKind::User, name.as_str());
+                self.principal_arn = Some(clients.iam.create(&p, None, &managed_tags()).await?.arn);
             }
             Change::CreateRole { name } => {
                 let trust = self.trust()?.to_json();
-                self.principal_arn = Some(clients.iam.create_role(name, &trust).await?.arn);
+                let p = Principal::new(PrincipalKind::Role, name.as_str());
+                let created = clients
+                    .iam
+                    .create(&p, Some(&trust), &managed_tags())
+                    .await?;
+                self.principal_arn = Some(created.arn);
             }
             Change::UpdateTrustPolicy { name } => {
                 clients
@@ -152,20 +161,11 @@ impl<'a> Run<'a> {
             }
             Change::PutPolicy { kind, name } => {
                 let document = self.desired.policy.to_json();
-                match kind {
-                    PrincipalKind::User => {
-                        clients
-                            .iam
-                            .put_user_policy(name, POLICY_NAME, &document)
-                            .await?
-                    }
-                    PrincipalKind::Role => {
-                        clients
-                            .iam
-                            .put_role_policy(name, POLICY_NAME, &document)
-                            .await?
-                    }
-                }
+                let p = Principal::new(*kind, name.as_str());
+                clients
+                    .iam
+                    .put_inline_policy(&p, POLICY_NAME, &document)
+                    .await?;
             }
             Change::CreateAccessKey { user } => {
                 let key = clients.iam.create_access_key(user).await?;

@@ -4,7 +4,7 @@
 //! reported, none stops the others.
 
 use crate::aws::AwsError;
-use crate::names::{POLICY_NAME, QueueName};
+use crate::names::{POLICY_NAME, Principal, PrincipalKind, QueueName};
 use crate::observe::is_managed;
 use crate::{Auth, Clients, ProvisionError, Spec};
 
@@ -28,10 +28,14 @@ pub async fn destroy(clients: &Clients, spec: &Spec) -> Result<DestroyReport, Pr
     // One quick call first: without credentials or an endpoint, nothing below could work.
     clients.sts.get_caller_identity().await?;
     let mut report = DestroyReport::default();
-    let principal = names.principal.as_str();
     let role_mode = matches!(spec.auth, Auth::Role { .. });
-    destroy_user(clients, principal, !role_mode, &mut report).await;
-    destroy_role(clients, principal, role_mode, &mut report).await;
+    for (kind, expected) in [
+        (PrincipalKind::User, !role_mode),
+        (PrincipalKind::Role, role_mode),
+    ] {
+        let p = Principal::new(kind, names.principal.as_str());
+        destroy_principal(clients, &p, expected, &mut report).await;
+    }
     destroy_queue(clients, &names.queue, true, &mut report).await;
     // A name too long for a DLQ never had one.
     if let Ok(dlq) = names.queue.dlq() {
@@ -61,52 +65,40 @@ impl DestroyReport {
     }
 }
 
-async fn destroy_user(clients: &Clients, name: &str, expected: bool, report: &mut DestroyReport) {
+/// Deletes a user (its access keys first) or a role, with the inline policy, when it is ours.
+async fn destroy_principal(
+    clients: &Clients,
+    p: &Principal,
+    expected: bool,
+    report: &mut DestroyReport,
+) {
     let iam = &clients.iam;
-    let what = format!("user `{name}`");
-    match iam.get_user(name).await {
+    let what = p.to_string();
+    match iam.get(p).await {
         Ok(Some(_)) => {}
         Ok(None) if expected => return report.absent.push(what),
         Ok(None) => return,
         Err(e) => return report.failures.push(e.to_string()),
     }
-    match iam.list_user_tags(name).await {
+    match iam.tags(p).await {
         Ok(tags) if is_managed(&tags) => {}
         Ok(_) => return report.not_ours(what),
         Err(e) => return report.failures.push(e.to_string()),
     }
-    match iam.list_access_keys(name).await {
-        Ok(keys) => {
-            for key in keys {
-                let result = iam.delete_access_key(name, &key.id).await;
-                report.outcome(format!("access key {} of {what}", key.id), result);
+    if p.kind == PrincipalKind::User {
+        match iam.list_access_keys(&p.name).await {
+            Ok(keys) => {
+                for key in keys {
+                    let result = iam.delete_access_key(&p.name, &key.id).await;
+                    report.outcome(format!("access key {} of {what}", key.id), result);
+                }
             }
+            Err(e) => report.failures.push(e.to_string()),
         }
-        Err(e) => report.failures.push(e.to_string()),
     }
-    let result = iam.delete_user_policy(name, POLICY_NAME).await;
+    let result = iam.delete_inline_policy(p, POLICY_NAME).await;
     report.outcome(format!("inline policy `{POLICY_NAME}` of {what}"), result);
-    let result = iam.delete_user(name).await;
-    report.outcome(what, result);
-}
-
-async fn destroy_role(clients: &Clients, name: &str, expected: bool, report: &mut DestroyReport) {
-    let iam = &clients.iam;
-    let what = format!("role `{name}`");
-    match iam.get_role(name).await {
-        Ok(Some(_)) => {}
-        Ok(None) if expected => return report.absent.push(what),
-        Ok(None) => return,
-        Err(e) => return report.failures.push(e.to_string()),
-    }
-    match iam.list_role_tags(name).await {
-        Ok(tags) if is_managed(&tags) => {}
-        Ok(_) => return report.not_ours(what),
-        Err(e) => return report.failures.push(e.to_string()),
-    }
-    let result = iam.delete_role_policy(name, POLICY_NAME).await;
-    report.outcome(format!("inline policy `{POLICY_NAME}` of {what}"), result);
-    let result = iam.delete_role(name).await;
+    let result = iam.delete(p).await;
     report.outcome(what, result);
 }
 

@@ -10,6 +10,62 @@ pub const POLICY_NAME: &str = "sqs-send-only";
 /// The tag every created resource carries, so that it can be recognised as created by this tool.
 pub const MANAGED_BY: (&str, &str) = ("managed-by", "sqs-cloudevents-provisioner");
 
+/// The tags every created resource carries.
+pub fn managed_tags() -> std::collections::BTreeMap<String, String> {
+    std::collections::BTreeMap::from([(MANAGED_BY.0.to_owned(), MANAGED_BY.1.to_owned())])
+}
+
+/// The two kinds of principal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PrincipalKind {
+    /// An IAM user.
+    User,
+    /// An IAM role.
+    Role,
+}
+
+/// An IAM user or role, by name: what the operations that users and roles share take.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    /// A user or a role.
+    pub kind: PrincipalKind,
+    /// Its name.
+    pub name: String,
+}
+
+impl Principal {
+    /// The principal `name` of `kind`.
+    pub fn new(kind: PrincipalKind, name: impl Into<String>) -> Principal {
+        Principal {
+            kind,
+            name: name.into(),
+        }
+    }
+
+    /// `user` or `role` for one operation: the SDK names them apart.
+    pub fn pick<T>(&self, user: T, role: T) -> T {
+        match self.kind {
+            PrincipalKind::User => user,
+            PrincipalKind::Role => role,
+        }
+    }
+}
+
+impl fmt::Display for PrincipalKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            PrincipalKind::User => "user",
+            PrincipalKind::Role => "role",
+        })
+    }
+}
+
+impl fmt::Display for Principal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} `{}`", self.kind, self.name)
+    }
+}
+
 const FIFO_SUFFIX: &str = ".fifo";
 const DLQ_SUFFIX: &str = "-dlq";
 const PRINCIPAL_SUFFIX: &str = "-forwarder";

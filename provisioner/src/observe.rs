@@ -6,7 +6,10 @@ use std::path::Path;
 use aws_access::connection::{ConfigError, ForwarderConfig};
 
 use crate::aws::AwsError;
-use crate::names::{AccountId, ExternalId, MANAGED_BY, Names, POLICY_NAME, QueueName, Region};
+use crate::names::{
+    AccountId, ExternalId, MANAGED_BY, Names, POLICY_NAME, Principal, PrincipalKind, QueueName,
+    Region,
+};
 use crate::plan::{Access, Desired, KeyState, Observed, PrincipalState, QueueState, Saved};
 use crate::policy::{self, QueueArn};
 use crate::{Auth, Clients, ProvisionError, Spec};
@@ -78,7 +81,8 @@ pub(crate) async fn prepare(
     };
     let access = match role {
         None => {
-            observed.principal = user(clients, principal).await?;
+            observed.principal =
+                self::principal(clients, &Principal::new(PrincipalKind::User, principal)).await?;
             if observed.principal.is_some() {
                 observed.keys = clients
                     .iam
@@ -96,7 +100,8 @@ pub(crate) async fn prepare(
             }
         }
         Some((account, external_id)) => {
-            observed.principal = self::role(clients, principal).await?;
+            observed.principal =
+                self::principal(clients, &Principal::new(PrincipalKind::Role, principal)).await?;
             let trusted = AccountId::new(account)?;
             let given = external_id.as_deref().map(ExternalId::new).transpose()?;
             let existing = observed.principal.as_ref().and_then(|p| p.trust.as_ref());
@@ -141,64 +146,40 @@ pub(crate) async fn queue(
     }))
 }
 
-/// A user and its policies, groups and whether it is ours.
-pub(crate) async fn user(
+/// A user or role: its policies, its groups (a user's), its trust policy (a role's) and whether
+/// it is ours.
+pub(crate) async fn principal(
     clients: &Clients,
-    name: &str,
+    p: &Principal,
 ) -> Result<Option<PrincipalState>, ProvisionError> {
     let iam = &clients.iam;
-    let Some(user) = iam.get_user(name).await? else {
+    let Some(found) = iam.get(p).await? else {
         return Ok(None);
     };
-    let inline_policies = iam.list_user_policies(name).await?;
-    let policy = match inline_policies.iter().any(|p| p == POLICY_NAME) {
+    let inline_policies = iam.inline_policy_names(p).await?;
+    let policy = match inline_policies.iter().any(|name| name == POLICY_NAME) {
         true => iam
-            .get_user_policy(name, POLICY_NAME)
+            .inline_policy(p, POLICY_NAME)
             .await?
-            .map(|d| decode(&d, name))
+            .map(|d| decode(&d, p))
             .transpose()?,
         false => None,
     };
-    Ok(Some(PrincipalState {
-        arn: user.arn,
-        managed: is_managed(&iam.list_user_tags(name).await?),
-        inline_policies,
-        policy,
-        attached: iam.list_attached_user_policies(name).await?,
-        groups: iam.list_groups_for_user(name).await?,
-        trust: None,
-    }))
-}
-
-/// A role, its policies, its trust policy and whether it is ours.
-pub(crate) async fn role(
-    clients: &Clients,
-    name: &str,
-) -> Result<Option<PrincipalState>, ProvisionError> {
-    let iam = &clients.iam;
-    let Some(role) = iam.get_role(name).await? else {
-        return Ok(None);
-    };
-    let inline_policies = iam.list_role_policies(name).await?;
-    let policy = match inline_policies.iter().any(|p| p == POLICY_NAME) {
-        true => iam
-            .get_role_policy(name, POLICY_NAME)
-            .await?
-            .map(|d| decode(&d, name))
-            .transpose()?,
-        false => None,
+    let groups = match p.kind {
+        PrincipalKind::User => iam.list_groups_for_user(&p.name).await?,
+        PrincipalKind::Role => Vec::new(),
     };
     Ok(Some(PrincipalState {
-        arn: role.arn,
-        managed: is_managed(&iam.list_role_tags(name).await?),
+        arn: found.arn,
+        managed: is_managed(&iam.tags(p).await?),
         inline_policies,
         policy,
-        attached: iam.list_attached_role_policies(name).await?,
-        groups: Vec::new(),
-        trust: role
+        attached: iam.attached_policies(p).await?,
+        groups,
+        trust: found
             .trust_policy
             .as_deref()
-            .map(|d| decode(d, name))
+            .map(|d| decode(d, p))
             .transpose()?,
     }))
 }
@@ -225,11 +206,11 @@ pub(crate) fn is_managed(tags: &std::collections::BTreeMap<String, String>) -> b
     tags.get(MANAGED_BY.0).is_some_and(|v| v == MANAGED_BY.1)
 }
 
-fn decode(document: &str, principal: &str) -> Result<serde_json::Value, ProvisionError> {
+fn decode(document: &str, principal: &Principal) -> Result<serde_json::Value, ProvisionError> {
     policy::decode_document(document).map_err(|message| {
         ProvisionError::Aws(AwsError {
             operation: "GetPolicy",
-            target: format!("a policy of `{principal}`"),
+            target: format!("a policy of {principal}"),
             code: None,
             message: Some(message),
             kind: crate::aws::AwsErrorKind::Malformed,

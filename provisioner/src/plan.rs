@@ -12,6 +12,8 @@ use crate::error::ProvisionError;
 use crate::names::{AccountId, ExternalId, MANAGED_BY, Names, POLICY_NAME, QueueName, Region};
 use crate::policy::{self, PolicyDocument, QueueArn};
 
+pub use crate::names::PrincipalKind;
+
 /// `MaximumMessageSize`, set explicitly: SQS's maximum, 1 MiB.
 pub const MAXIMUM_MESSAGE_SIZE: &str = "1048576";
 /// The dead-letter queue's `maxReceiveCount`.
@@ -185,15 +187,6 @@ pub enum Change {
         /// The file.
         path: PathBuf,
     },
-}
-
-/// The two kinds of principal.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PrincipalKind {
-    /// An IAM user.
-    User,
-    /// An IAM role.
-    Role,
 }
 
 /// The outcome of planning.
@@ -404,15 +397,6 @@ impl fmt::Display for Change {
             }
             Change::WriteConfig { path } => write!(f, "write {} (mode 0600)", path.display()),
         }
-    }
-}
-
-impl fmt::Display for PrincipalKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            PrincipalKind::User => "user",
-            PrincipalKind::Role => "role",
-        })
     }
 }
 

@@ -6,7 +6,7 @@
 use serde_json::Value;
 
 use crate::aws::Decision;
-use crate::names::{AccountId, ExternalId, POLICY_NAME};
+use crate::names::{AccountId, ExternalId, POLICY_NAME, Principal, PrincipalKind};
 use crate::observe::{self, Identity};
 use crate::plan::{self, PrincipalState};
 use crate::policy::{self, SEND_ACTION};
@@ -79,23 +79,19 @@ pub async fn verify(clients: &Clients, spec: &Spec) -> Result<VerifyReport, Prov
     };
     check_queue(clients, &id, &mut report).await?;
 
-    let name = id.names.principal.as_str();
-    let (kind, principal) = match &spec.auth {
-        Auth::User => ("user", observe::user(clients, name).await?),
-        Auth::Role { .. } => ("role", observe::role(clients, name).await?),
+    let kind = match &spec.auth {
+        Auth::User => PrincipalKind::User,
+        Auth::Role { .. } => PrincipalKind::Role,
     };
-    let Some(principal) = principal else {
-        report.check(
-            format!("{kind} `{name}`"),
-            false,
-            "does not exist: run apply",
-        );
+    let who = Principal::new(kind, id.names.principal.as_str());
+    let Some(principal) = observe::principal(clients, &who).await? else {
+        report.check(who.to_string(), false, "does not exist: run apply");
         return finish(report);
     };
     report.principal_arn = Some(principal.arn.clone());
     report.policy = principal.policy.clone();
     report.trust = principal.trust.clone();
-    check_policies(&id, kind, name, &principal, &mut report);
+    check_policies(&id, &who, &principal, &mut report);
     if let Auth::Role {
         trust_account,
         external_id,
@@ -133,21 +129,20 @@ async fn check_queue(
             report.check(what, false, "does not exist: run apply");
             continue;
         };
-        let actual = queue
-            .attributes
-            .get("QueueArn")
-            .map(String::as_str)
-            .unwrap_or("(none)");
+        let attribute = |key: &str| {
+            queue
+                .attributes
+                .get(key)
+                .map(String::as_str)
+                .unwrap_or("(none)")
+        };
+        let actual = attribute("QueueArn");
         report.check(
             format!("{what} has the ARN built from STS's account"),
             actual == arn.to_string(),
             actual,
         );
-        let size = queue
-            .attributes
-            .get("MaximumMessageSize")
-            .map(String::as_str)
-            .unwrap_or("(none)");
+        let size = attribute("MaximumMessageSize");
         report.check(
             format!("{what} MaximumMessageSize"),
             size == plan::MAXIMUM_MESSAGE_SIZE,
@@ -164,12 +159,10 @@ async fn check_queue(
 
 fn check_policies(
     id: &Identity,
-    kind: &str,
-    name: &str,
+    who: &Principal,
     principal: &PrincipalState,
     report: &mut VerifyReport,
 ) {
-    let who = format!("{kind} `{name}`");
     report.check(
         format!("{who} has only the inline policy `{POLICY_NAME}`"),
         principal.inline_policies == [POLICY_NAME],
@@ -191,7 +184,7 @@ fn check_policies(
         principal.attached.is_empty(),
         format!("{:?}", principal.attached),
     );
-    if kind == "user" {
+    if who.kind == PrincipalKind::User {
         report.check(
             format!("{who} is in no group"),
             principal.groups.is_empty(),
