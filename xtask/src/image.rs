@@ -6,6 +6,9 @@
 //! of `localstack/requirements.lock` (installed by a `uv` copied into the root), imported with
 //! `docker import`. A label carries the lock file's digest, so a second run has nothing to do.
 
+mod mirror;
+mod root;
+
 use std::fs::File;
 use std::io::Read;
 use std::os::unix::process::CommandExt;
@@ -17,6 +20,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 
 use crate::run;
+use mirror::debian_mirror;
+use root::{Mounts, chroot, remove_root};
 
 /// The label holding [`localstack::lock_digest`] on the local image.
 const DIGEST_LABEL: &str = "org.localstack.lock-digest";
@@ -257,101 +262,6 @@ fn build(image: &str, digest: &str, work: &Path, root: &Path) -> Result<()> {
     Ok(())
 }
 
-/// The first Debian entry of apt's sources: `deb` lines of `sources.list` and `*.list`, and
-/// `URIs:` of deb822 `*.sources` files, whose suite is a Debian release.
-fn debian_mirror() -> Result<String> {
-    let mut files = vec![PathBuf::from("/etc/apt/sources.list")];
-    let mut parts: Vec<PathBuf> = std::fs::read_dir("/etc/apt/sources.list.d")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.path())
-        .collect();
-    parts.sort();
-    files.extend(parts);
-    for file in &files {
-        let Ok(text) = std::fs::read_to_string(file) else {
-            continue;
-        };
-        let found = match file.extension().and_then(|e| e.to_str()) {
-            Some("sources") => mirror_in_deb822(&text),
-            Some("list") => mirror_in_list(&text),
-            _ => None,
-        };
-        if let Some(mirror) = found {
-            return Ok(mirror);
-        }
-    }
-    bail!(
-        "no Debian mirror in apt's configuration (/etc/apt/sources.list, /etc/apt/sources.list.d/): \
-         set {MIRROR_VAR} to one"
-    )
-}
-
-fn mirror_in_list(text: &str) -> Option<String> {
-    text.lines().find_map(|line| {
-        let line = line.split('#').next().unwrap_or_default();
-        let mut words = line.split_whitespace();
-        if words.next() != Some("deb") {
-            return None;
-        }
-        // Skip `[arch=amd64 signed-by=...]` options, which may contain spaces.
-        let mut rest: Vec<&str> = words.collect();
-        if rest.first().is_some_and(|w| w.starts_with('[')) {
-            let end = rest.iter().position(|w| w.ends_with(']'))?;
-            rest.drain(..=end);
-        }
-        match rest.as_slice() {
-            [uri, suite, ..] if is_debian_suite(suite) => {
-                Some(uri.trim_end_matches('/').to_owned())
-            }
-            _ => None,
-        }
-    })
-}
-
-fn mirror_in_deb822(text: &str) -> Option<String> {
-    text.split("\n\n").find_map(|stanza| {
-        let field = |name: &str| {
-            stanza.lines().find_map(|line| {
-                let (key, value) = line.split_once(':')?;
-                key.trim()
-                    .eq_ignore_ascii_case(name)
-                    .then(|| value.trim().to_owned())
-            })
-        };
-        let enabled = field("Enabled").is_none_or(|v| !v.eq_ignore_ascii_case("no"));
-        let deb = field("Types").is_some_and(|t| t.split_whitespace().any(|t| t == "deb"));
-        let debian = field("Suites").is_some_and(|s| s.split_whitespace().any(is_debian_suite));
-        if !(enabled && deb && debian) {
-            return None;
-        }
-        field("URIs")?
-            .split_whitespace()
-            .next()
-            .map(|uri| uri.trim_end_matches('/').to_owned())
-    })
-}
-
-/// A Debian release or its update suite, not a security archive or another vendor's.
-fn is_debian_suite(suite: &str) -> bool {
-    let base = suite.strip_suffix("-updates").unwrap_or(suite);
-    [
-        "buster",
-        "bullseye",
-        "bookworm",
-        "trixie",
-        "forky",
-        "duke",
-        "sid",
-        "stable",
-        "testing",
-        "unstable",
-        "oldstable",
-    ]
-    .contains(&base)
-}
-
 /// A real `uv` executable (not a shim script) that can be copied into the root: on PATH (or
 /// behind pyenv's shim), in the host backend's venv, or installed with pip under `work`.
 fn find_uv(work: &Path) -> Result<PathBuf> {
@@ -397,91 +307,6 @@ fn is_elf(path: &Path) -> bool {
         .and_then(|mut f| f.read_exact(&mut magic))
         .is_ok()
         && &magic == b"\x7fELF"
-}
-
-/// `/proc` and, unless debootstrap made device nodes, `/dev` mounted in the root; unmounted on
-/// drop, also when the install fails.
-struct Mounts {
-    root: PathBuf,
-}
-
-impl Mounts {
-    fn new(root: &Path) -> Result<Mounts> {
-        let mounts = Mounts {
-            root: root.to_owned(),
-        };
-        run::checked(
-            Command::new("mount")
-                .args(["-t", "proc", "proc"])
-                .arg(root.join("proc")),
-        )?;
-        if !root.join("dev/null").exists() || !root.join("dev/urandom").exists() {
-            run::checked(
-                Command::new("mount")
-                    .arg("--bind")
-                    .arg("/dev")
-                    .arg(root.join("dev")),
-            )?;
-        }
-        Ok(mounts)
-    }
-}
-
-impl Drop for Mounts {
-    fn drop(&mut self) {
-        if let Err(error) = unmount_all(&self.root) {
-            eprintln!("image: {error:#}");
-        }
-    }
-}
-
-/// Unmounts everything mounted at or below `root`, deepest first.
-fn unmount_all(root: &Path) -> Result<()> {
-    for mount in mounts_below(root).iter().rev() {
-        let status = Command::new("umount").arg(mount).status()?;
-        if !status.success() {
-            let _ = Command::new("umount").arg("-l").arg(mount).status();
-        }
-    }
-    let left = mounts_below(root);
-    if !left.is_empty() {
-        bail!("still mounted below {}: {left:?}", root.display());
-    }
-    Ok(())
-}
-
-fn mounts_below(root: &Path) -> Vec<PathBuf> {
-    let Ok(root) = std::path::absolute(root) else {
-        return Vec::new();
-    };
-    let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    text.lines()
-        .filter_map(|line| line.split_whitespace().nth(4))
-        .map(|point| PathBuf::from(point.replace("\\040", " ")))
-        .filter(|point| point.starts_with(&root))
-        .collect()
-}
-
-/// Removes a root left by this or an earlier run, after making sure nothing of the host is
-/// still mounted in it.
-fn remove_root(root: &Path) -> Result<()> {
-    if !root.exists() {
-        return Ok(());
-    }
-    unmount_all(root)?;
-    std::fs::remove_dir_all(root).with_context(|| format!("cannot remove {}", root.display()))
-}
-
-fn chroot(root: &Path) -> Command {
-    let mut command = Command::new("chroot");
-    command
-        .arg(root)
-        .env(
-            "PATH",
-            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-        )
-        .env("LANG", "C.UTF-8");
-    command
 }
 
 /// The digest label of `image`, if it exists.
@@ -570,44 +395,6 @@ fn tail(path: &Path, lines: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn check(parse: fn(&str) -> Option<String>, input: &str, expected: Option<&str>) {
-        assert_eq!(parse(input).as_deref(), expected, "{input}");
-    }
-
-    #[test]
-    fn finds_the_debian_mirror_in_a_list() {
-        check(mirror_in_list, "# deb http://a/debian trixie main\n", None);
-        check(
-            mirror_in_list,
-            "deb https://vendor.example/apt cloud-sdk-bookworm main\ndeb [arch=amd64 signed-by=/k.gpg] http://m.example/debian/ bookworm main\n",
-            Some("http://m.example/debian"),
-        );
-        check(
-            mirror_in_list,
-            "deb-src http://m.example/debian bookworm main\ndeb http://s.example/debian-security bookworm-security main\n",
-            None,
-        );
-    }
-
-    #[test]
-    fn finds_the_debian_mirror_in_deb822_sources() {
-        check(
-            mirror_in_deb822,
-            "Types: deb\nURIs: https://vendor.example/node\nSuites: nodistro\n\nTypes: deb\n# a comment\nURIs: http://m.example/debian\nSuites: bookworm bookworm-updates\nComponents: main\n",
-            Some("http://m.example/debian"),
-        );
-        check(
-            mirror_in_deb822,
-            "Types: deb\nURIs: http://m.example/debian\nSuites: bookworm\nEnabled: no\n",
-            None,
-        );
-        check(
-            mirror_in_deb822,
-            "Types: deb\nURIs: http://s.example/debian-security\nSuites: bookworm-security\n",
-            None,
-        );
-    }
 
     #[test]
     fn names_the_local_image_after_the_locked_version() {
