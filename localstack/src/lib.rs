@@ -29,7 +29,7 @@ pub const ACCESS_KEY: &str = "test";
 /// The secret that goes with [`ACCESS_KEY`].
 pub const SECRET_KEY: &str = "test";
 /// The services every backend starts.
-pub const SERVICES: [&str; 3] = ["sqs", "iam", "sts"];
+pub const SERVICES: [&str; 4] = ["sqs", "iam", "sts", "cloudformation"];
 /// The default image of the container backend: the last tag that starts without an auth token.
 pub const DEFAULT_IMAGE: &str = "localstack/localstack:4.14.0";
 

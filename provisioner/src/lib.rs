@@ -19,7 +19,7 @@
 //!
 //! `plan` and `policy` are pure; `aws` holds the thin SDK wrappers; `observe` reads the current
 //! state that `plan::compute` compares with the desired one; `apply`, `verify` and `destroy`
-//! are the commands.
+//! are the commands; `template` prints a CloudFormation template of the same resources.
 
 pub mod apply;
 pub mod aws;
@@ -29,6 +29,7 @@ pub mod names;
 mod observe;
 pub mod plan;
 pub mod policy;
+pub mod template;
 pub mod verify;
 
 #[cfg(test)]

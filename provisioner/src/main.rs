@@ -1,4 +1,4 @@
-//! `provisioner apply|plan|verify|destroy`: an SQS queue and an IAM user (or role) allowed only
+//! `provisioner apply|plan|verify|destroy|template`: an SQS queue and an IAM user (or role) allowed only
 //! to send to it, as one repeatable command. Parses flags once, builds the clients, and hands
 //! over to the library; prints a summary on stdout (never a secret) and errors as one line on
 //! stderr.
@@ -39,6 +39,42 @@ enum Command {
     Verify(Args),
     /// Delete keys, policy, user or role, queue and DLQ, in reverse order; idempotent.
     Destroy(Args),
+    /// Print a CloudFormation template of the queue, the role and its policies, for a customer
+    /// to deploy in their own account; contacts nothing.
+    Template(TemplateArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct TemplateArgs {
+    /// The queue's name (1 to 80 of A-Z a-z 0-9 - _); `.fifo` is added with --fifo.
+    #[arg(long, default_value = "cloudevents")]
+    name: String,
+    /// A FIFO queue.
+    #[arg(long)]
+    fifo: bool,
+    /// Only `role`: a customer's account gives the platform a role to assume.
+    #[arg(long, value_enum, default_value_t = AuthArg::Role)]
+    auth: AuthArg,
+    /// The platform's 12-digit account, allowed to assume the role.
+    #[arg(long)]
+    trust_account: Option<String>,
+    /// The external id the platform presents; generated when not given.
+    #[arg(long)]
+    external_id: Option<String>,
+    /// The role's name; NAME-forwarder by default.
+    #[arg(long)]
+    user: Option<String>,
+    /// The region the customer deploys in (its partition goes into the trust policy).
+    #[arg(long, default_value = "us-east-1")]
+    region: String,
+    /// The template's language.
+    #[arg(long, value_enum, default_value_t = TemplateFormat::Cloudformation)]
+    format: TemplateFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum TemplateFormat {
+    Cloudformation,
 }
 
 #[derive(Debug, clap::Args)]
@@ -126,6 +162,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Plan(a) => ("plan", a),
         Command::Verify(a) => ("verify", a),
         Command::Destroy(a) => ("destroy", a),
+        Command::Template(t) => {
+            println!("{}", t.template()?.text);
+            return Ok(());
+        }
     };
     let spec = args.spec()?;
     // Everything that needs no request is checked before LocalStack or AWS is contacted.
@@ -156,6 +196,26 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         },
     }
     Ok(())
+}
+
+impl TemplateArgs {
+    fn template(&self) -> anyhow::Result<provisioner::template::Template> {
+        let TemplateFormat::Cloudformation = self.format;
+        let auth = match self.auth {
+            AuthArg::User => Auth::User,
+            AuthArg::Role => Auth::Role {
+                trust_account: self.trust_account.clone(),
+                external_id: self.external_id.clone(),
+            },
+        };
+        let spec = Spec {
+            fifo: self.fifo,
+            auth,
+            user_name: self.user.clone(),
+            ..Spec::new(&self.name)
+        };
+        Ok(provisioner::template::cloudformation(&spec, &self.region)?)
+    }
 }
 
 impl Args {
