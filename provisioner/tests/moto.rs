@@ -12,18 +12,15 @@
 use std::path::{Path, PathBuf};
 
 use aws_access::connection::Format;
-use aws_access::sdk::{AwsOptions, StaticKey, sdk_config};
+use aws_access::sdk::{AssumeRole, AwsOptions, StaticKey, sdk_config};
 use aws_access::secret::Secret;
 use aws_sdk_sqs::config::http::HttpResponse;
 use aws_sdk_sqs::error::{ProvideErrorMetadata, SdkError};
-use provisioner::{Clients, OutFile, Spec};
+use provisioner::{Auth, Clients, OutFile, Spec};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_written_key_may_only_send_to_its_own_queue() {
-    let server = tokio::task::spawn_blocking(|| moto::start(&moto::Config::from_env()))
-        .await
-        .expect("the moto launcher's thread")
-        .unwrap_or_else(|e| panic!("moto does not start: {e}"));
+    let server = start().await;
     let admin = options(&server, moto::ACCESS_KEY, moto::SECRET_KEY);
     let clients = Clients::new(&admin).await.expect("clients");
     let dir = TempDir::new("user");
@@ -71,6 +68,56 @@ async fn the_written_key_may_only_send_to_its_own_queue() {
     check_denied("ListQueues", sqs.list_queues().send().await);
     check_denied("iam:ListUsers", iam.list_users().send().await);
     check_denied("iam:CreateUser", iam.create_user().user_name("intruder").send().await);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_role_may_only_send_to_its_own_queue() {
+    let server = start().await;
+    let setup = options(&server, moto::ACCESS_KEY, moto::SECRET_KEY);
+    let clients = Clients::new(&setup).await.expect("clients");
+    let dir = TempDir::new("role");
+    let mut spec = Spec::new("orders");
+    spec.auth = Auth::Role {
+        trust_account: Some(moto::ACCOUNT_ID.to_owned()),
+        external_id: None,
+    };
+    spec.out = Some(OutFile {
+        path: dir.0.join("orders.json"),
+        format: Format::Json,
+    });
+    provisioner::apply(&clients, &spec).await.expect("apply");
+    let (config, _) = aws_access::connection::read(&dir.0.join("orders.json")).expect("the connection file");
+
+    // The forwarder's own path: the SDK assumes the role from the file's ARN and external id.
+    // It does so before authorization is on: moto 5.2.5 matches a trust policy's principal
+    // literally against the caller's ARN (`_check_principal` in `moto/iam/access_control.py`),
+    // so the account's `:root` that AWS reads as "any principal of the account" admits no user
+    // and AssumeRole is refused whatever the external id. The trust policy is checked by
+    // `verify` and on LocalStack; here the role's temporary credentials, cached by the SDK,
+    // meet the enforcing IAM.
+    let as_role = AwsOptions {
+        assume_role: Some(AssumeRole {
+            role_arn: config.role_arn.clone().expect("a role"),
+            external_id: config.external_id.clone(),
+        }),
+        ..setup
+    };
+    let sqs = aws_sdk_sqs::Client::new(&sdk_config(&as_role).await.expect("sdk"));
+    let url = config.queue_url.as_str();
+    sqs.send_message().queue_url(url).message_body("before").send().await.expect("the role is assumed");
+
+    server.enforce_iam().expect("IAM authorization on");
+
+    sqs.send_message().queue_url(url).message_body("allowed").send().await.expect("SendMessage as the role");
+    check_denied("ReceiveMessage as the role", sqs.receive_message().queue_url(url).send().await);
+    check_denied("ListQueues as the role", sqs.list_queues().send().await);
+}
+
+async fn start() -> moto::Moto {
+    tokio::task::spawn_blocking(|| moto::start(&moto::Config::from_env()))
+        .await
+        .expect("the moto launcher's thread")
+        .unwrap_or_else(|e| panic!("moto does not start: {e}"))
 }
 
 /// Asserts that `result` is IAM's refusal, by its error code. Moto answers an unauthorised
