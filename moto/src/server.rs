@@ -75,7 +75,10 @@ pub(crate) fn start(config: &Config) -> Result<Moto, Error> {
     let started = Instant::now();
     loop {
         if let Some(status) = moto.child.try_wait().map_err(Error::io(&server))? {
-            return Err(not_ready(format!("the process exited ({status})"), &moto.log));
+            return Err(not_ready(
+                format!("the process exited ({status})"),
+                &moto.log,
+            ));
         }
         // Any HTTP answer means the server is listening; moto has no health endpoint.
         let reason = match http::request(port, "GET", "/moto-api/", "text/plain", "") {

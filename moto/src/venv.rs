@@ -61,7 +61,9 @@ pub(crate) fn ensure(config: &Config, tool: Tool) -> Result<PathBuf, Error> {
     }
     // Parallel test binaries race here: the first installs, the others wait and re-use it.
     std::fs::create_dir_all(&config.state_dir).map_err(Error::io(&config.state_dir))?;
-    let lock_path = config.state_dir.join(format!("install-{}.lock", tool.name()));
+    let lock_path = config
+        .state_dir
+        .join(format!("install-{}.lock", tool.name()));
     let lock = OpenOptions::new()
         .create(true)
         .truncate(false)
@@ -111,9 +113,15 @@ fn install(config: &Config, tool: Tool, venv: &Path) -> Result<(), Error> {
         .join(format!("{}-{}.lock", tool.name(), tool.digest()));
     std::fs::write(&lock, tool.lock()).map_err(Error::io(&lock))?;
     let mut sync = Command::new(uv);
-    sync.args(["pip", "sync", "--require-hashes", "--native-tls", "--python"])
-        .arg(&python)
-        .arg(&lock);
+    sync.args([
+        "pip",
+        "sync",
+        "--require-hashes",
+        "--native-tls",
+        "--python",
+    ])
+    .arg(&python)
+    .arg(&lock);
     if let Some(index) = &config.index_url {
         sync.args(["--index-url", index]);
     }

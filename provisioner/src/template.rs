@@ -39,7 +39,9 @@ pub fn cloudformation(spec: &Spec, region: &str) -> Result<Template, ProvisionEr
         ));
     };
     let trust_account = trust_account.as_deref().ok_or_else(|| {
-        ProvisionError::Usage("template needs --trust-account, the platform's 12-digit account".into())
+        ProvisionError::Usage(
+            "template needs --trust-account, the platform's 12-digit account".into(),
+        )
     })?;
     let region = Region::new(region)?;
     if let Some((_, partition)) = UNSUPPORTED_PARTITIONS
@@ -116,7 +118,9 @@ mod tests {
     }
 
     fn check_refused(spec: &Spec, region: &str, expected: &str) {
-        let error = cloudformation(spec, region).expect_err("refused").to_string();
+        let error = cloudformation(spec, region)
+            .expect_err("refused")
+            .to_string();
         assert!(error.contains(expected), "{error}");
         assert_eq!(error.lines().count(), 1, "{error}");
     }
@@ -141,14 +145,23 @@ mod tests {
             .expect("statements");
         assert_eq!(statements.len(), 1);
         assert_eq!(statements[0]["Action"], "sqs:SendMessage");
-        assert_eq!(statements[0]["Resource"], json!({"Fn::GetAtt": ["Queue", "Arn"]}));
-        assert_eq!(value["Resources"]["Queue"]["Properties"]["QueueName"], "orders");
+        assert_eq!(
+            statements[0]["Resource"],
+            json!({"Fn::GetAtt": ["Queue", "Arn"]})
+        );
+        assert_eq!(
+            value["Resources"]["Queue"]["Properties"]["QueueName"],
+            "orders"
+        );
         assert_eq!(value["Outputs"]["ExternalId"]["Value"], "platform-id-1");
     }
 
     #[test]
     fn a_fifo_template_names_a_fifo_queue() {
-        let spec = Spec { fifo: true, ..role(Some("111122223333"), None) };
+        let spec = Spec {
+            fifo: true,
+            ..role(Some("111122223333"), None)
+        };
         let value: Value =
             serde_json::from_str(&cloudformation(&spec, "us-east-1").expect("template").text)
                 .expect("json");

@@ -30,14 +30,24 @@ async fn the_written_key_may_only_send_to_its_own_queue() {
         format: Format::Json,
     });
     let outcome = provisioner::apply(&clients, &spec).await.expect("apply");
-    assert!(outcome.resources.queue_arn.contains(moto::ACCOUNT_ID), "{}", outcome.resources.queue_arn);
+    assert!(
+        outcome.resources.queue_arn.contains(moto::ACCOUNT_ID),
+        "{}",
+        outcome.resources.queue_arn
+    );
     let admin_sqs = aws_sdk_sqs::Client::new(&sdk_config(&admin).await.expect("sdk"));
-    let other = admin_sqs.create_queue().queue_name("someone-elses").send().await.expect("another queue");
+    let other = admin_sqs
+        .create_queue()
+        .queue_name("someone-elses")
+        .send()
+        .await
+        .expect("another queue");
     let other_url = other.queue_url().expect("its url").to_owned();
 
     server.enforce_iam().expect("IAM authorization on");
 
-    let (config, _) = aws_access::connection::read(&dir.0.join("orders.json")).expect("the connection file");
+    let (config, _) =
+        aws_access::connection::read(&dir.0.join("orders.json")).expect("the connection file");
     let key = options(
         &server,
         config.access_key.as_deref().expect("an access key"),
@@ -48,26 +58,51 @@ async fn the_written_key_may_only_send_to_its_own_queue() {
     let iam = aws_sdk_iam::Client::new(&sdk);
     let url = config.queue_url.as_str();
 
-    sqs.send_message().queue_url(url).message_body("allowed").send().await.expect("SendMessage to its own queue");
+    sqs.send_message()
+        .queue_url(url)
+        .message_body("allowed")
+        .send()
+        .await
+        .expect("SendMessage to its own queue");
 
-    check_denied("ReceiveMessage", sqs.receive_message().queue_url(url).send().await);
-    check_denied("DeleteMessage", sqs.delete_message().queue_url(url).receipt_handle("x").send().await);
+    check_denied(
+        "ReceiveMessage",
+        sqs.receive_message().queue_url(url).send().await,
+    );
+    check_denied(
+        "DeleteMessage",
+        sqs.delete_message()
+            .queue_url(url)
+            .receipt_handle("x")
+            .send()
+            .await,
+    );
     check_denied("PurgeQueue", sqs.purge_queue().queue_url(url).send().await);
     check_denied(
         "SetQueueAttributes",
         sqs.set_queue_attributes()
             .queue_url(url)
-            .attributes(aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout, "0")
+            .attributes(
+                aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout,
+                "0",
+            )
             .send()
             .await,
     );
     check_denied(
         "SendMessage to another queue",
-        sqs.send_message().queue_url(&other_url).message_body("x").send().await,
+        sqs.send_message()
+            .queue_url(&other_url)
+            .message_body("x")
+            .send()
+            .await,
     );
     check_denied("ListQueues", sqs.list_queues().send().await);
     check_denied("iam:ListUsers", iam.list_users().send().await);
-    check_denied("iam:CreateUser", iam.create_user().user_name("intruder").send().await);
+    check_denied(
+        "iam:CreateUser",
+        iam.create_user().user_name("intruder").send().await,
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -86,7 +121,8 @@ async fn the_role_may_only_send_to_its_own_queue() {
         format: Format::Json,
     });
     provisioner::apply(&clients, &spec).await.expect("apply");
-    let (config, _) = aws_access::connection::read(&dir.0.join("orders.json")).expect("the connection file");
+    let (config, _) =
+        aws_access::connection::read(&dir.0.join("orders.json")).expect("the connection file");
 
     // The forwarder's own path: the SDK assumes the role from the file's ARN and external id.
     // It does so before authorization is on: moto 5.2.5 matches a trust policy's principal
@@ -104,12 +140,25 @@ async fn the_role_may_only_send_to_its_own_queue() {
     };
     let sqs = aws_sdk_sqs::Client::new(&sdk_config(&as_role).await.expect("sdk"));
     let url = config.queue_url.as_str();
-    sqs.send_message().queue_url(url).message_body("before").send().await.expect("the role is assumed");
+    sqs.send_message()
+        .queue_url(url)
+        .message_body("before")
+        .send()
+        .await
+        .expect("the role is assumed");
 
     server.enforce_iam().expect("IAM authorization on");
 
-    sqs.send_message().queue_url(url).message_body("allowed").send().await.expect("SendMessage as the role");
-    check_denied("ReceiveMessage as the role", sqs.receive_message().queue_url(url).send().await);
+    sqs.send_message()
+        .queue_url(url)
+        .message_body("allowed")
+        .send()
+        .await
+        .expect("SendMessage as the role");
+    check_denied(
+        "ReceiveMessage as the role",
+        sqs.receive_message().queue_url(url).send().await,
+    );
     check_denied("ListQueues as the role", sqs.list_queues().send().await);
 }
 

@@ -25,8 +25,21 @@ async fn the_template_lints_deploys_and_verifies() {
         .expect("an account")
         .to_owned();
     let name = format!("tpl-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
-    let printed = template(&["--auth", "role", "--name", &name, "--trust-account", &account, "--region", localstack::REGION]);
-    assert!(printed.status.success(), "{}", String::from_utf8_lossy(&printed.stderr));
+    let printed = template(&[
+        "--auth",
+        "role",
+        "--name",
+        &name,
+        "--trust-account",
+        &account,
+        "--region",
+        localstack::REGION,
+    ]);
+    assert!(
+        printed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&printed.stderr)
+    );
     let text = String::from_utf8(printed.stdout).expect("utf-8");
 
     let file = std::env::temp_dir().join(format!("{name}.template.json"));
@@ -67,20 +80,58 @@ async fn the_template_lints_deploys_and_verifies() {
         ..Spec::new(&name)
     };
     let verified = provisioner::verify(&clients, &spec).await;
-    cloudformation.delete_stack().stack_name(&name).send().await.expect("delete the stack");
+    cloudformation
+        .delete_stack()
+        .stack_name(&name)
+        .send()
+        .await
+        .expect("delete the stack");
     let report = verified.expect("verify");
     assert!(report.passed(), "{:?}", report.failures());
-    assert_eq!(report.principal_arn.as_deref(), Some(output("RoleArn").as_str()));
+    assert_eq!(
+        report.principal_arn.as_deref(),
+        Some(output("RoleArn").as_str())
+    );
     assert_eq!(report.queue_arn, output("QueueArn"));
-    assert!(output("QueueUrl").ends_with(&format!("/{name}")), "{}", output("QueueUrl"));
+    assert!(
+        output("QueueUrl").ends_with(&format!("/{name}")),
+        "{}",
+        output("QueueUrl")
+    );
 }
 
 #[test]
 fn bad_input_is_a_one_line_error() {
-    check_refused(&["--auth", "role", "--region", "eu-west-1"], "--trust-account");
-    check_refused(&["--auth", "role", "--trust-account", "111122223333", "--region", "us-iso-east-1"], "aws-iso");
-    check_refused(&["--auth", "role", "--trust-account", "111122223333", "--name", "bad name"], "name");
-    check_refused(&["--trust-account", "111122223333", "--auth", "user"], "--auth role");
+    check_refused(
+        &["--auth", "role", "--region", "eu-west-1"],
+        "--trust-account",
+    );
+    check_refused(
+        &[
+            "--auth",
+            "role",
+            "--trust-account",
+            "111122223333",
+            "--region",
+            "us-iso-east-1",
+        ],
+        "aws-iso",
+    );
+    check_refused(
+        &[
+            "--auth",
+            "role",
+            "--trust-account",
+            "111122223333",
+            "--name",
+            "bad name",
+        ],
+        "name",
+    );
+    check_refused(
+        &["--trust-account", "111122223333", "--auth", "user"],
+        "--auth role",
+    );
 }
 
 fn check_refused(args: &[&str], expected: &str) {
@@ -103,7 +154,10 @@ fn template(args: &[&str]) -> Output {
 fn lint(file: &PathBuf) -> Output {
     let cfn_lint = moto::tool(&moto::Config::from_env(), moto::Tool::CfnLint)
         .unwrap_or_else(|e| panic!("cfn-lint: {e}"));
-    Command::new(cfn_lint).arg(file).output().expect("run cfn-lint")
+    Command::new(cfn_lint)
+        .arg(file)
+        .output()
+        .expect("run cfn-lint")
 }
 
 /// Polls until the stack reaches `goal`; any other settled status fails with the stack's events.
@@ -113,14 +167,23 @@ async fn wait_for(
     goal: StackStatus,
 ) -> aws_sdk_cloudformation::types::Stack {
     loop {
-        let described = cloudformation.describe_stacks().stack_name(name).send().await.expect("describe");
+        let described = cloudformation
+            .describe_stacks()
+            .stack_name(name)
+            .send()
+            .await
+            .expect("describe");
         let stack = described.stacks().first().cloned().expect("the stack");
         let status = stack.stack_status().cloned().expect("a status");
         if status == goal {
             return stack;
         }
         if !status.as_str().ends_with("_IN_PROGRESS") {
-            let events = cloudformation.describe_stack_events().stack_name(name).send().await;
+            let events = cloudformation
+                .describe_stack_events()
+                .stack_name(name)
+                .send()
+                .await;
             panic!("stack {name} is {status:?}, not {goal:?}: {events:?}");
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
