@@ -1,6 +1,5 @@
-//! The judge against the official CloudEvents material, read at test time
-//! from `CLOUDEVENTS_CONFORMANCE_DIR` (default: `../shared/cloudevents` from
-//! the workspace root) and never copied into the project:
+//! The judge against the official CloudEvents material, found at test time
+//! by `testkit::official` and never copied into the project:
 //!
 //! - it accepts every case of `format-tests/json/valid-events.json` and
 //!   refuses every case of `invalid-events.json`, our schema alone refusing
@@ -8,14 +7,11 @@
 //! - it is stricter than the official `cloudevents.schema.json`: whatever it
 //!   accepts, official cases or generated events, the official schema accepts.
 
-use std::path::{Path, PathBuf};
-
 use proptest::prelude::*;
-use serde::Deserialize;
 use serde_json::Value;
-use serde_json::value::RawValue;
 
 use conformance::{judge_event_json, schema};
+use testkit::official::{cases, read};
 
 #[test]
 fn judge_accepts_every_valid_event() {
@@ -93,57 +89,6 @@ fn official_schema_accepts_whatever_the_judge_accepts() {
             prop_assert!(official.is_valid(&parse(&event)), "{event}");
         }
     });
-}
-
-#[derive(Debug, Deserialize)]
-struct Cases {
-    tests: Vec<Case>,
-}
-
-#[derive(Debug, Deserialize)]
-struct Case {
-    id: String,
-    /// Kept as raw text so that number tokens reach the judge unchanged.
-    event: Box<RawValue>,
-}
-
-const HOW_TO_GET_THE_MATERIAL: &str = "\
-the official CloudEvents material is missing. Set CLOUDEVENTS_CONFORMANCE_DIR to a folder holding
-  - cloudevents.schema.json: the file cloudevents/formats/cloudevents.json of https://github.com/cloudevents/spec
-    (identical at tag ce@v1.0.2);
-  - format-tests/json/valid-events.json and invalid-events.json: the folder format/json of
-    https://github.com/cloudevents/conformance, branch format-tests
-    (git clone --branch format-tests https://github.com/cloudevents/conformance), copied or
-    linked as format-tests/json (a format/json folder is read too when format-tests/json is absent).
-The default folder is ../shared/cloudevents from the workspace root.";
-
-fn material_dir() -> PathBuf {
-    match std::env::var_os("CLOUDEVENTS_CONFORMANCE_DIR") {
-        Some(dir) => PathBuf::from(dir),
-        None => Path::new(env!("CARGO_MANIFEST_DIR"))
-            .parent()
-            .expect("the crate lives in the workspace")
-            .join("../shared/cloudevents"),
-    }
-}
-
-fn read(relative: &str) -> String {
-    let path = material_dir().join(relative);
-    std::fs::read_to_string(&path)
-        .unwrap_or_else(|err| panic!("{HOW_TO_GET_THE_MATERIAL}\n({}: {err})", path.display()))
-}
-
-fn cases(file: &str) -> Vec<Case> {
-    let dir = material_dir();
-    let folder = ["format-tests/json", "format/json"]
-        .into_iter()
-        .find(|folder| dir.join(folder).join(file).is_file())
-        .unwrap_or("format-tests/json");
-    let text = read(&format!("{folder}/{file}"));
-    let cases: Cases =
-        serde_json::from_str(&text).unwrap_or_else(|err| panic!("{folder}/{file}: {err}"));
-    assert!(!cases.tests.is_empty(), "{folder}/{file} holds no case");
-    cases.tests
 }
 
 /// The official schema, compiled with format assertions on, like ours. It is

@@ -52,14 +52,7 @@ impl Transcript {
         let mut total = 0;
         for (label, text) in &self.outputs {
             total += text.len();
-            for secret in secrets {
-                for form in forms(secret) {
-                    assert!(
-                        !text.contains(&form),
-                        "{label} printed the secret (as `{form}`):\n{text}"
-                    );
-                }
-            }
+            testkit::leak::assert_clean(label, text, secrets);
         }
         eprintln!(
             "searched {total} bytes of output of {} runs",
@@ -70,47 +63,9 @@ impl Transcript {
     }
 }
 
-/// The secret, its first and last 16 characters, and its percent-encoding.
-fn forms(secret: &str) -> Vec<String> {
-    let mut forms = vec![secret.to_owned()];
-    if secret.len() >= 24 {
-        forms.push(secret[..16].to_owned());
-        forms.push(secret[secret.len() - 16..].to_owned());
-    }
-    let encoded: String = secret
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                char::from(b).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect();
-    if encoded != secret {
-        forms.push(encoded);
-    }
-    forms
-}
-
-/// The provisioner binary beside this test's, built when it is missing.
+/// The provisioner binary, built for this run so that it is never a stale one.
 fn provisioner() -> PathBuf {
-    let exe = std::env::current_exe().expect("current exe");
-    // target/debug/deps/secrets-HASH -> target/debug/provisioner
-    let dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target directory");
-    let path = dir.join("provisioner");
-    if !path.exists() {
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let status = Command::new(cargo)
-            .args(["build", "-p", "provisioner", "--bin", "provisioner"])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .status()
-            .expect("cargo build");
-        assert!(status.success(), "building the provisioner failed");
-    }
-    path
+    testkit::binary::built("provisioner", "provisioner")
 }
 
 fn provision(
@@ -260,7 +215,7 @@ async fn the_forwarder_never_prints_a_configured_secret() {
         localstack::REGION,
         queue.localstack
     );
-    let config = canary_config(&queue.dir, "good.json", &good);
+    let config = canary_config(queue.dir.path(), "good.json", &good);
     let input = queue.dir.join("input.ndjson");
     support::write_lines(
         &input,
@@ -350,7 +305,7 @@ async fn the_forwarder_never_prints_a_configured_secret() {
         ("line.env", format!("QUEUE_URL={queue_url}\n{canary}\n")),
     ];
     for (file, text) in &bad {
-        let path = canary_config(&queue.dir, file, text);
+        let path = canary_config(queue.dir.path(), file, text);
         let output = transcript.run(&format!("send --config {file}"), &mut send(&path, &[]));
         assert_eq!(output.status.code(), Some(2), "{file}");
         let stderr = String::from_utf8_lossy(&output.stderr);
@@ -361,7 +316,7 @@ async fn the_forwarder_never_prints_a_configured_secret() {
     }
 
     // serve, with a bearer token: the right one, a wrong one, then SIGTERM.
-    let token_file = canary_config(&queue.dir, "token", &format!("{token}\n"));
+    let token_file = canary_config(queue.dir.path(), "token", &format!("{token}\n"));
     std::fs::set_permissions(&config, {
         let mut p = std::fs::metadata(&config).expect("meta").permissions();
         std::os::unix::fs::PermissionsExt::set_mode(&mut p, 0o600);
@@ -459,8 +414,6 @@ async fn debug_output_never_shows_the_secret() {
         format!("{}", Secret::new(canary.clone())),
     ];
     for text in &shown {
-        for form in forms(&canary) {
-            assert!(!text.contains(&form), "Debug shows the secret: {text}");
-        }
+        testkit::leak::assert_clean("Debug", text, &[&canary]);
     }
 }

@@ -1,52 +1,28 @@
 //! `forwarder send` against the embedded LocalStack: the real binary, a real queue, and what
 //! SQS really holds afterwards.
 
-mod support;
-
 use std::collections::HashMap;
 use std::io::Write;
-use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
-use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
+use aws_sdk_sqs::types::QueueAttributeName;
+use testkit::TempDir;
 
-/// A queue of its own for one test, removed on drop.
+/// A queue of its own for one test, removed on drop, with a scratch directory.
 struct TestQueue {
-    sqs: aws_sdk_sqs::Client,
-    url: String,
-    endpoint: String,
-    dir: PathBuf,
+    queue: testkit::TestQueue,
+    dir: TempDir,
 }
 
 impl TestQueue {
     async fn new(fifo: bool) -> TestQueue {
-        let (sqs, endpoint) = support::localstack_sqs().await;
-        let id = uuid::Uuid::new_v4().simple().to_string();
-        let name = if fifo {
-            format!("send-{id}.fifo")
-        } else {
-            format!("send-{id}")
-        };
-        let mut create = sqs
-            .create_queue()
-            .queue_name(&name)
-            .attributes(QueueAttributeName::MaximumMessageSize, "1048576");
+        let mut attributes = vec![(QueueAttributeName::MaximumMessageSize, "1048576")];
         if fifo {
-            create = create.attributes(QueueAttributeName::FifoQueue, "true");
+            attributes.push((QueueAttributeName::FifoQueue, "true"));
         }
-        let url = create
-            .send()
-            .await
-            .expect("create queue")
-            .queue_url
-            .expect("queue url");
-        let dir = std::env::temp_dir().join(format!("forwarder-send-{id}"));
-        std::fs::create_dir_all(&dir).expect("temp dir");
         TestQueue {
-            sqs,
-            url,
-            endpoint,
-            dir,
+            queue: testkit::TestQueue::with("send", &attributes).await,
+            dir: TempDir::new("forwarder-send"),
         }
     }
 
@@ -62,9 +38,9 @@ impl TestQueue {
             .args([
                 "send",
                 "--queue-url",
-                &self.url,
+                &self.queue.url,
                 "--endpoint-url",
-                &self.endpoint,
+                &self.queue.endpoint,
                 "--region",
                 localstack::REGION,
             ])
@@ -78,55 +54,18 @@ impl TestQueue {
             .expect("runs forwarder")
     }
 
-    /// Every message in the queue, in the order received, with its message attributes.
+    /// Every message in the queue, in the order received, with its string message attributes;
+    /// the queue is drained.
     async fn drain(&self) -> Vec<(String, HashMap<String, String>)> {
-        let mut all = Vec::new();
-        loop {
-            let out = self
-                .sqs
-                .receive_message()
-                .queue_url(&self.url)
-                .max_number_of_messages(10)
-                .wait_time_seconds(1)
-                .message_attribute_names("All")
-                .message_system_attribute_names(MessageSystemAttributeName::All)
-                .send()
-                .await
-                .expect("receive");
-            let messages = out.messages.unwrap_or_default();
-            if messages.is_empty() {
-                return all;
-            }
-            for m in messages {
-                let attributes = m
-                    .message_attributes()
-                    .map(|a| {
-                        a.iter()
-                            .map(|(k, v)| {
-                                (k.clone(), v.string_value().unwrap_or_default().to_owned())
-                            })
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                all.push((m.body().unwrap_or_default().to_owned(), attributes));
-                if let Some(handle) = m.receipt_handle() {
-                    self.sqs
-                        .delete_message()
-                        .queue_url(&self.url)
-                        .receipt_handle(handle)
-                        .send()
-                        .await
-                        .expect("delete");
-                }
-            }
-        }
-    }
-}
-
-impl Drop for TestQueue {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-        support::delete_queue_on_drop(&self.sqs, &self.url);
+        self.queue
+            .drain(0)
+            .await
+            .into_iter()
+            .map(|m| {
+                let attributes = m.string_attributes().into_iter().collect();
+                (m.body, attributes)
+            })
+            .collect()
     }
 }
 

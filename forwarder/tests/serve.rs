@@ -8,23 +8,16 @@ mod support;
 use std::collections::{BTreeSet, HashSet};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use testkit::TestQueue;
 
-/// The embedded LocalStack: its endpoint and an SQS client for it.
+/// The embedded LocalStack's endpoint.
 struct Sqs {
     endpoint: String,
-    client: aws_sdk_sqs::Client,
-}
-
-/// A queue of one test, deleted by [`Queue::delete`].
-struct Queue {
-    url: String,
-    client: aws_sdk_sqs::Client,
 }
 
 /// A running `forwarder serve`, killed when dropped.
@@ -35,114 +28,30 @@ struct Server {
     reader: Option<std::thread::JoinHandle<()>>,
 }
 
-/// A message read back from the queue.
-#[derive(Debug)]
-struct Received {
-    body: String,
-    attributes: Vec<(String, String)>,
-}
-
 async fn localstack() -> Sqs {
-    let (client, endpoint) = support::localstack_sqs().await;
-    Sqs { endpoint, client }
+    let (_, endpoint) = testkit::localstack_sqs().await;
+    Sqs { endpoint }
 }
 
 impl Sqs {
-    /// Creates a queue whose name no other test (or run) uses.
-    async fn queue(&self, test: &str) -> Queue {
-        static NEXT: AtomicU32 = AtomicU32::new(0);
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.subsec_nanos());
-        let name = format!(
-            "serve-{test}-{}-{nanos}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        );
-        let url = self
-            .client
-            .create_queue()
-            .queue_name(&name)
-            .send()
-            .await
-            .expect("create the queue")
-            .queue_url
-            .expect("a queue URL");
-        Queue {
-            url,
-            client: self.client.clone(),
-        }
+    /// Creates a queue whose name no other test (or run) uses, removed on drop.
+    async fn queue(&self, test: &str) -> TestQueue {
+        TestQueue::new(&format!("serve-{test}")).await
     }
 
-    /// Starts `serve` in front of `queue` on LocalStack.
-    fn serve(&self, queue: &Queue, extra: &[&str]) -> Server {
-        let mut args = vec!["--queue-url", &queue.url, "--endpoint-url", &self.endpoint];
+    /// Starts `serve` in front of the queue at `queue_url` on LocalStack.
+    fn serve(&self, queue_url: &str, extra: &[&str]) -> Server {
+        let mut args = vec!["--queue-url", queue_url, "--endpoint-url", &self.endpoint];
         args.extend_from_slice(extra);
         Server::start(&args)
     }
 }
 
-impl Queue {
-    /// Reads every message until the queue stays empty.
-    async fn drain(&self) -> Vec<Received> {
-        let mut out = Vec::new();
-        let mut empty = 0;
-        while empty < 2 {
-            let messages = self
-                .client
-                .receive_message()
-                .queue_url(&self.url)
-                .max_number_of_messages(10)
-                .wait_time_seconds(1)
-                .visibility_timeout(600)
-                .message_attribute_names("All")
-                .send()
-                .await
-                .expect("receive")
-                .messages
-                .unwrap_or_default();
-            if messages.is_empty() {
-                empty += 1;
-                continue;
-            }
-            empty = 0;
-            for message in messages {
-                let mut attributes: Vec<_> = message
-                    .message_attributes()
-                    .into_iter()
-                    .flatten()
-                    .map(|(name, value)| {
-                        (
-                            name.clone(),
-                            value.string_value().unwrap_or_default().to_owned(),
-                        )
-                    })
-                    .collect();
-                attributes.sort();
-                out.push(Received {
-                    body: message.body().unwrap_or_default().to_owned(),
-                    attributes,
-                });
-            }
-        }
-        out
-    }
-
-    /// The bodies in the queue, sorted.
-    async fn bodies(&self) -> Vec<String> {
-        let mut bodies: Vec<_> = self.drain().await.into_iter().map(|m| m.body).collect();
-        bodies.sort();
-        bodies
-    }
-
-    async fn delete(self) {
-        self.client
-            .delete_queue()
-            .queue_url(&self.url)
-            .send()
-            .await
-            .expect("delete the queue");
-    }
+/// The bodies in `queue`, sorted; the queue is drained.
+async fn bodies(queue: &TestQueue) -> Vec<String> {
+    let mut bodies: Vec<_> = queue.drain(0).await.into_iter().map(|m| m.body).collect();
+    bodies.sort();
+    bodies
 }
 
 impl Server {
@@ -321,7 +230,7 @@ impl Answer {
 async fn binary_mode_lands_the_data_byte_exact() {
     let sqs = localstack().await;
     let queue = sqs.queue("binary").await;
-    let server = sqs.serve(&queue, &[]);
+    let server = sqs.serve(&queue.url, &[]);
     let client = http();
     let post = |id: &str, content_type: Option<&str>, extra: &[(&str, &str)], body: Vec<u8>| {
         let mut request = client
@@ -374,30 +283,29 @@ async fn binary_mode_lands_the_data_byte_exact() {
     ];
     let mut expected: Vec<_> = expected.iter().map(|s| (*s).to_owned()).collect();
     expected.sort();
-    assert_eq!(queue.bodies().await, expected);
+    assert_eq!(bodies(&queue).await, expected);
     drop(server);
-    queue.delete().await;
 }
 
 #[tokio::test]
 async fn structured_mode_lands_the_event_minified_with_attributes() {
     let sqs = localstack().await;
     let queue = sqs.queue("structured").await;
-    let server = sqs.serve(&queue, &["--attributes", "cloudevents"]);
+    let server = sqs.serve(&queue.url, &["--attributes", "cloudevents"]);
     let client = http();
     let body = "{ \"specversion\": \"1.0\", \"id\": \"s-1\", \"source\": \"golioth/app\",\n  \"type\": \"DEVICE\", \"subject\": \"stream\", \"datacontenttype\": \"application/json\",\n  \"data\": { \"n\": 0.1000000000000000055511151231257827, \"s\": \"a  b\" } }\n";
     post_structured(&client, &server, body.to_owned())
         .await
         .accepted(&["s-1"]);
 
-    let messages = queue.drain().await;
+    let messages = queue.drain(1).await;
     assert_eq!(messages.len(), 1, "{messages:?}");
     assert_eq!(
         messages[0].body,
         r#"{"specversion":"1.0","id":"s-1","source":"golioth/app","type":"DEVICE","subject":"stream","datacontenttype":"application/json","data":{"n":0.1000000000000000055511151231257827,"s":"a  b"}}"#
     );
-    let attributes: Vec<_> = messages[0]
-        .attributes
+    let attributes = messages[0].string_attributes();
+    let attributes: Vec<_> = attributes
         .iter()
         .map(|(name, value)| (name.as_str(), value.as_str()))
         .collect();
@@ -413,14 +321,13 @@ async fn structured_mode_lands_the_event_minified_with_attributes() {
         ]
     );
     drop(server);
-    queue.delete().await;
 }
 
 #[tokio::test]
 async fn batched_mode_sends_all_events_or_none() {
     let sqs = localstack().await;
     let queue = sqs.queue("batch").await;
-    let server = sqs.serve(&queue, &[]);
+    let server = sqs.serve(&queue.url, &[]);
     let client = http();
     let post = |body: String| {
         let request = client
@@ -457,7 +364,7 @@ async fn batched_mode_sends_all_events_or_none() {
         .problem(400, json!({"rule": "json"}));
 
     assert_eq!(
-        queue.bodies().await,
+        bodies(&queue).await,
         [
             event("k-1", r#","data":[1,2]"#),
             event("k-2", r#","data_base64":"AAE=""#),
@@ -465,14 +372,13 @@ async fn batched_mode_sends_all_events_or_none() {
         ]
     );
     drop(server);
-    queue.delete().await;
 }
 
 #[tokio::test]
 async fn invalid_too_large_and_unsupported_requests_are_refused() {
     let sqs = localstack().await;
     let queue = sqs.queue("errors").await;
-    let server = sqs.serve(&queue, &["--max-batch-body-bytes", "4096"]);
+    let server = sqs.serve(&queue.url, &["--max-batch-body-bytes", "4096"]);
     let client = http();
 
     // 400: the problem names the attribute and the rule.
@@ -596,9 +502,8 @@ async fn invalid_too_large_and_unsupported_requests_are_refused() {
         Some(2)
     );
 
-    assert_eq!(queue.bodies().await, Vec::<String>::new());
+    assert_eq!(bodies(&queue).await, Vec::<String>::new());
     drop(server);
-    queue.delete().await;
 }
 
 #[tokio::test]
@@ -610,7 +515,7 @@ async fn a_configured_token_is_required_and_never_logged() {
         .join(format!("serve-token-{}", std::process::id()));
     std::fs::write(&path, format!("{token}\n")).expect("write the token file");
     let server = sqs.serve(
-        &queue,
+        &queue.url,
         &[
             "--token-file",
             path.to_str().expect("UTF-8 path"),
@@ -657,7 +562,7 @@ async fn a_configured_token_is_required_and_never_logged() {
     assert_eq!(health.status(), StatusCode::OK);
     assert!(server.metric(&client, "forwarder_events_sent_total").await == Some(1));
 
-    assert_eq!(queue.bodies().await, [event("t-5", "")]);
+    assert_eq!(bodies(&queue).await, [event("t-5", "")]);
     let log = Arc::clone(&server.stderr);
     drop(server);
     let log = log.lock().map(|log| log.clone()).unwrap_or_default();
@@ -667,7 +572,6 @@ async fn a_configured_token_is_required_and_never_logged() {
         "a token is in the log:\n{log}"
     );
     let _ = std::fs::remove_file(&path);
-    queue.delete().await;
 }
 
 #[tokio::test]
@@ -831,24 +735,20 @@ async fn sqs_unavailable_after_the_retries_answers_503() {
 async fn a_refusal_by_sqs_answers_502() {
     let sqs = localstack().await;
     let queue = sqs.queue("refused").await;
-    let missing = Queue {
-        url: format!("{}-missing", queue.url),
-        client: sqs.client.clone(),
-    };
+    let missing = format!("{}-missing", queue.url);
     let server = sqs.serve(&missing, &[]);
     let client = http();
     let answer = post_structured(&client, &server, event("r-1", "")).await;
     answer.problem(502, json!({"type": "urn:forwarder:problem:refused-by-sqs"}));
     assert_eq!(answer.retry_after, None);
     drop(server);
-    queue.delete().await;
 }
 
 #[tokio::test]
 async fn sigterm_finishes_the_request_in_flight_then_exits_0() {
     let sqs = localstack().await;
     let queue = sqs.queue("shutdown").await;
-    let mut server = sqs.serve(&queue, &[]);
+    let mut server = sqs.serve(&queue.url, &[]);
     let client = http();
     let body = event("g-1", r#","data":{"last":true}"#);
     let (head, tail) = body.split_at(body.len() / 2);
@@ -902,9 +802,8 @@ async fn sigterm_finishes_the_request_in_flight_then_exits_0() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     assert_eq!(exit.code(), Some(0), "{}", server.stderr());
-    assert_eq!(queue.bodies().await, [body]);
+    assert_eq!(bodies(&queue).await, [body]);
     drop(server);
-    queue.delete().await;
 }
 
 /// What the load test sent, by what the server answered.
@@ -921,7 +820,7 @@ async fn concurrent_load_loses_nothing() {
     const REQUESTS_PER_CLIENT: usize = 500;
     let sqs = localstack().await;
     let queue = sqs.queue("load").await;
-    let server = Arc::new(sqs.serve(&queue, &[]));
+    let server = Arc::new(sqs.serve(&queue.url, &[]));
     let mut tasks = Vec::new();
     for client_index in 0..CLIENTS {
         let server = Arc::clone(&server);
@@ -957,7 +856,7 @@ async fn concurrent_load_loses_nothing() {
     assert!(total.refused.len() > 500, "{}", total.refused.len());
 
     let queued: BTreeSet<String> = queue
-        .drain()
+        .drain(0)
         .await
         .iter()
         .map(|m| {
@@ -979,7 +878,6 @@ async fn concurrent_load_loses_nothing() {
     assert!(leaked.is_empty(), "refused but queued: {leaked:?}");
     assert_eq!(queued.len(), total.accepted.len());
     drop(server);
-    queue.delete().await;
 }
 
 /// The `n`th request of a load client, and the ids of the events it carries: binary, structured

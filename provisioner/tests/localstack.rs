@@ -6,18 +6,19 @@
 //! fails.
 
 use std::future::Future;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use aws_access::connection::{Format, ForwarderConfig};
 use aws_access::sdk::{AssumeRole, AwsOptions, StaticKey, sdk_config};
 use provisioner::policy::{self, parse_trust_policy};
 use provisioner::{Auth, Clients, OutFile, ProvisionError, Spec};
+use testkit::{TempDir, unique};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn user_mode_apply_verify_send_reapply_destroy() {
     let env = Env::new().await;
-    let dir = TempDir::new();
+    let dir = TempDir::new("provisioner-test");
     let mut spec = Spec::new(unique("prov-user"));
     spec.out = Some(OutFile {
         path: dir.path().join("forwarder.json"),
@@ -28,7 +29,7 @@ async fn user_mode_apply_verify_send_reapply_destroy() {
         let first = provisioner::apply(&env.clients, &spec).await.expect("apply");
         assert!(!first.is_unchanged(), "{:?}", first.changes);
         let key_id = first.config.access_key.clone().expect("an access key");
-        assert!(!format!("{first:?}").contains(secret_of(&out).as_str()), "the secret shows in Debug");
+        testkit::leak::assert_clean("the outcome's Debug", &format!("{first:?}"), &[&secret_of(&out)]);
 
         // The file: mode 0600, the four values plus the endpoint, equal to the outcome.
         let (saved, warning) = aws_access::connection::read(&out).expect("the file reads back");
@@ -80,7 +81,7 @@ async fn user_mode_apply_verify_send_reapply_destroy() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_lost_secret_is_rotated_only_when_asked() {
     let env = Env::new().await;
-    let dir = TempDir::new();
+    let dir = TempDir::new("provisioner-test");
     let spec = Spec::new(unique("prov-rotate"));
     let out = dir.path().join("forwarder.env");
     guarded(&env, &spec, move |env, spec| async move {
@@ -156,7 +157,7 @@ async fn a_lost_secret_is_rotated_only_when_asked() {
 #[tokio::test(flavor = "multi_thread")]
 async fn role_mode_assume_role_with_external_id() {
     let env = Env::new().await;
-    let dir = TempDir::new();
+    let dir = TempDir::new("provisioner-test");
     let mut spec = Spec::new(unique("prov-role"));
     spec.auth = Auth::Role {
         trust_account: Some("000000000000".into()),
@@ -259,7 +260,7 @@ async fn role_mode_assume_role_with_external_id() {
 #[tokio::test(flavor = "multi_thread")]
 async fn fifo_queue_with_dead_letter_queue() {
     let env = Env::new().await;
-    let dir = TempDir::new();
+    let dir = TempDir::new("provisioner-test");
     let mut spec = Spec::new(unique("prov-fifo"));
     spec.fifo = true;
     spec.dlq = true;
@@ -340,7 +341,7 @@ async fn fifo_queue_with_dead_letter_queue() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_command_line_never_prints_the_secret() {
     let env = Env::new().await;
-    let dir = TempDir::new();
+    let dir = TempDir::new("provisioner-test");
     let spec = Spec::new(unique("prov-cli"));
     let out = dir.path().join("cli.json");
     guarded(&env, &spec, move |env, spec| async move {
@@ -388,10 +389,7 @@ async fn the_command_line_never_prints_the_secret() {
             "{stdout}"
         );
         assert!(stdout.contains(out.to_str().expect("utf-8")), "{stdout}");
-        assert!(
-            !stdout.contains(&secret) && !stderr.contains(&secret),
-            "the secret was printed"
-        );
+        testkit::leak::assert_clean("provisioner apply", &format!("{stdout}{stderr}"), &[&secret]);
 
         provisioner::destroy(&env.clients, &spec)
             .await
@@ -404,7 +402,7 @@ async fn the_command_line_never_prints_the_secret() {
 #[tokio::test(flavor = "multi_thread")]
 async fn drift_is_repaired_and_foreign_resources_are_left_alone() {
     let env = Env::new().await;
-    let dir = TempDir::new();
+    let dir = TempDir::new("provisioner-test");
     let mut spec = Spec::new(unique("prov-drift"));
     spec.out = Some(OutFile {
         path: dir.path().join("drift.json"),
@@ -571,18 +569,10 @@ fn secret_of(path: &Path) -> String {
 }
 
 async fn receive(env: &Env, url: &str) -> Vec<String> {
-    let out = env
-        .sqs
-        .receive_message()
-        .queue_url(url)
-        .wait_time_seconds(2)
-        .send()
+    testkit::drain(&env.sqs, url, 1)
         .await
-        .expect("receive");
-    out.messages
-        .unwrap_or_default()
         .into_iter()
-        .filter_map(|m| m.body)
+        .map(|m| m.body)
         .collect()
 }
 
@@ -677,32 +667,4 @@ async fn assert_gone(env: &Env, spec: &Spec) {
         .send()
         .await;
     assert!(policy.is_err(), "the inline policy is still there");
-}
-
-fn unique(prefix: &str) -> String {
-    format!(
-        "{prefix}-{}",
-        &uuid::Uuid::new_v4().simple().to_string()[..12]
-    )
-}
-
-/// A directory under the system's temporary directory, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new() -> TempDir {
-        let path = std::env::temp_dir().join(unique("provisioner-test"));
-        std::fs::create_dir_all(&path).expect("temp dir");
-        TempDir(path)
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }

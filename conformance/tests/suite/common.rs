@@ -6,9 +6,8 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
-use std::sync::OnceLock;
 
-use aws_sdk_sqs::types::{MessageAttributeValue, MessageSystemAttributeName};
+use aws_sdk_sqs::types::MessageAttributeValue;
 use insta::internals::Content;
 use provisioner::{Clients, OutFile, Spec};
 use serde_json::{Value, json};
@@ -51,18 +50,7 @@ pub struct Forwarded {
 }
 
 /// One message as `ReceiveMessage` returned it, with every attribute.
-#[derive(Clone, Debug)]
-pub struct Received {
-    pub message_id: String,
-    pub receipt_handle: String,
-    pub body: String,
-    pub md5_of_body: Option<String>,
-    pub md5_of_message_attributes: Option<String>,
-    /// Message attributes: name to (data type, string value).
-    pub message_attributes: BTreeMap<String, (String, Option<String>)>,
-    /// System attributes (`SenderId`, `SentTimestamp`, `MessageGroupId`, ...).
-    pub system: BTreeMap<String, String>,
-}
+pub use testkit::Received;
 
 impl Fixture {
     /// Provisions a queue named after `test` plus a unique suffix, its user and an access key,
@@ -199,53 +187,9 @@ impl Fixture {
         output.message_id.expect("SendMessage returns a message id")
     }
 
-    /// Receives, and deletes, every message in the queue. Once `expected` messages have come,
-    /// one more receive makes sure nothing else is there; before that, up to three empty
-    /// one-second receives are waited through.
+    /// Receives, and deletes, every message in the queue (see [`testkit::drain`]).
     pub async fn receive_all(&self, expected: usize) -> Vec<Received> {
-        let mut all = Vec::new();
-        let mut empty = 0;
-        loop {
-            let wait = if all.len() >= expected { 0 } else { 1 };
-            let batch = self.receive(wait).await;
-            if batch.is_empty() {
-                empty += 1;
-                if all.len() >= expected || empty >= 3 {
-                    return all;
-                }
-                continue;
-            }
-            for message in &batch {
-                self.sqs
-                    .delete_message()
-                    .queue_url(&self.queue_url)
-                    .receipt_handle(&message.receipt_handle)
-                    .send()
-                    .await
-                    .expect("DeleteMessage");
-            }
-            all.extend(batch);
-        }
-    }
-
-    async fn receive(&self, wait_seconds: i32) -> Vec<Received> {
-        let output = self
-            .sqs
-            .receive_message()
-            .queue_url(&self.queue_url)
-            .max_number_of_messages(10)
-            .wait_time_seconds(wait_seconds)
-            .message_attribute_names("All")
-            .message_system_attribute_names(MessageSystemAttributeName::All)
-            .send()
-            .await
-            .expect("ReceiveMessage");
-        output
-            .messages
-            .unwrap_or_default()
-            .iter()
-            .map(Received::new)
-            .collect()
+        testkit::drain(&self.sqs, &self.queue_url, expected).await
     }
 
     /// Removes the user, its key and policy, and the queue, asserting that nothing was left.
@@ -328,44 +272,19 @@ impl Forwarded {
     }
 }
 
-impl Received {
-    fn new(message: &aws_sdk_sqs::types::Message) -> Received {
-        let message_attributes = message
-            .message_attributes()
-            .into_iter()
-            .flatten()
-            .map(|(name, value)| {
-                (
-                    name.clone(),
-                    (
-                        value.data_type().to_owned(),
-                        value.string_value().map(str::to_owned),
-                    ),
-                )
-            })
-            .collect();
-        let system = message
-            .attributes()
-            .into_iter()
-            .flatten()
-            .map(|(name, value)| (name.as_str().to_owned(), value.clone()))
-            .collect();
-        Received {
-            message_id: message.message_id().expect("a message id").to_owned(),
-            receipt_handle: message
-                .receipt_handle()
-                .expect("a receipt handle")
-                .to_owned(),
-            body: message.body().expect("a body").to_owned(),
-            md5_of_body: message.md5_of_body().map(str::to_owned),
-            md5_of_message_attributes: message.md5_of_message_attributes().map(str::to_owned),
-            message_attributes,
-            system,
-        }
-    }
-
+/// What the suite reads of a received message.
+pub trait ReceivedExt {
     /// What the judge sees: the id, the body and the string-valued message attributes.
-    pub fn message(&self) -> conformance::Message {
+    fn message(&self) -> conformance::Message;
+    /// The body as JSON (numbers as `f64`, so only for snapshots and semantic comparisons).
+    fn body_json(&self) -> Value;
+    /// The message as the snapshots record it: every field, the body both parsed (readable,
+    /// but with keys sorted and numbers as `f64`) and as the exact text SQS holds.
+    fn snapshot(&self) -> Value;
+}
+
+impl ReceivedExt for Received {
+    fn message(&self) -> conformance::Message {
         conformance::Message {
             message_id: self.message_id.clone(),
             body: self.body.clone(),
@@ -373,23 +292,13 @@ impl Received {
         }
     }
 
-    /// Message attributes that carry a string value.
-    pub fn string_attributes(&self) -> BTreeMap<String, String> {
-        self.message_attributes
-            .iter()
-            .filter_map(|(name, (_, value))| Some((name.clone(), value.clone()?)))
-            .collect()
-    }
 
-    /// The body as JSON (numbers as `f64`, so only for snapshots and semantic comparisons).
-    pub fn body_json(&self) -> Value {
+    fn body_json(&self) -> Value {
         serde_json::from_str(&self.body)
             .unwrap_or_else(|err| panic!("body is not JSON ({err}): {}", self.body))
     }
 
-    /// The message as the snapshots record it: every field, the body both parsed (readable,
-    /// but with keys sorted and numbers as `f64`) and as the exact text SQS holds.
-    pub fn snapshot(&self) -> Value {
+    fn snapshot(&self) -> Value {
         let message_attributes: serde_json::Map<String, Value> = self
             .message_attributes
             .iter()
@@ -476,7 +385,7 @@ pub fn number_tokens(text: &str) -> Vec<&str> {
 /// The non-blank lines of the forwarder's sample events, `forwarder/examples/*.ndjson`, files
 /// in name order.
 pub fn sample_lines() -> Vec<String> {
-    let examples = workspace_root().join("forwarder/examples");
+    let examples = testkit::binary::workspace_root().join("forwarder/examples");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&examples)
         .unwrap_or_else(|err| panic!("{}: {err}", examples.display()))
         .map(|entry| entry.expect("a directory entry").path())
@@ -501,54 +410,9 @@ pub fn sample_lines() -> Vec<String> {
         .collect()
 }
 
-/// The workspace's root directory.
-pub fn workspace_root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("the crate lives in the workspace")
-}
-
-/// The `forwarder` binary of this build, built once per test process: an integration test
-/// cannot name another package's binary, so it is built next to this test's own profile
-/// directory (`target/<profile>/forwarder`, the test being in `target/<profile>/deps/`).
-/// Building every time keeps it in step with the forwarder's sources; when nothing changed,
-/// cargo does nothing.
-pub fn forwarder_binary() -> &'static Path {
-    static BINARY: OnceLock<PathBuf> = OnceLock::new();
-    BINARY.get_or_init(|| {
-        let exe = std::env::current_exe().expect("the test's own path");
-        let profile_dir = exe
-            .parent()
-            .and_then(Path::parent)
-            .expect("tests live in target/<profile>/deps");
-        let binary = profile_dir.join(format!("forwarder{}", std::env::consts::EXE_SUFFIX));
-        let profile = profile_dir
-            .file_name()
-            .and_then(|name| name.to_str())
-            .expect("a profile directory");
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let mut command = std::process::Command::new(cargo);
-        command
-            .args(["build", "--quiet", "-p", "forwarder", "--bin", "forwarder"])
-            .current_dir(workspace_root());
-        match profile {
-            "debug" => {}
-            "release" => {
-                command.arg("--release");
-            }
-            other => {
-                command.args(["--profile", other]);
-            }
-        }
-        let output = command.output().expect("cargo runs");
-        assert!(
-            output.status.success(),
-            "cargo build -p forwarder failed:\n{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        assert!(binary.is_file(), "no forwarder at {}", binary.display());
-        binary
-    })
+/// The `forwarder` binary of this build, in step with its sources.
+pub fn forwarder_binary() -> PathBuf {
+    testkit::binary::built("forwarder", "forwarder")
 }
 
 /// Snapshot settings: snapshots under `conformance/tests/snapshots`, and the redactions every

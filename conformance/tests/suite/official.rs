@@ -1,15 +1,11 @@
-//! The official CloudEvents conformance cases through the forwarder and SQS, read at test time
-//! from `CLOUDEVENTS_CONFORMANCE_DIR` (by default `../shared/cloudevents` from the workspace
-//! root) and never copied into the project: every valid event arrives meaning the same, and
+//! The official CloudEvents conformance cases through the forwarder and SQS, found at test time
+//! by `testkit::official` and never copied into the project: every valid event arrives meaning the same, and
 //! every invalid one is refused with a reason while nothing arrives. That the judge agrees with
 //! both files is `judge_official`'s concern.
 
-use std::path::PathBuf;
+use testkit::official::cases;
 
-use serde::Deserialize;
-use serde_json::value::RawValue;
-
-use crate::common::{Fixture, QueueKind, number_tokens, semantic, truncated, workspace_root};
+use crate::common::{Fixture, QueueKind, ReceivedExt, number_tokens, semantic, truncated};
 
 #[tokio::test]
 async fn every_valid_official_event_arrives_equal() {
@@ -100,49 +96,6 @@ async fn every_invalid_official_event_is_refused_with_a_reason() {
             .collect::<Vec<_>>()
     );
     fixture.destroy().await;
-}
-
-#[derive(Debug, Deserialize)]
-struct Cases {
-    tests: Vec<Case>,
-}
-
-#[derive(Debug, Deserialize)]
-struct Case {
-    id: String,
-    /// Kept as raw text, so that number tokens reach the forwarder as written.
-    event: Box<RawValue>,
-}
-
-const HOW_TO_GET_THE_MATERIAL: &str = "\
-the official CloudEvents conformance cases are missing. Set CLOUDEVENTS_CONFORMANCE_DIR to a folder
-holding format-tests/json/valid-events.json and invalid-events.json: the folder format/json of
-https://github.com/cloudevents/conformance, branch format-tests
-(git clone --branch format-tests https://github.com/cloudevents/conformance);
-a format/json folder is looked for too, so the folder may be that checkout itself.
-The default folder is ../shared/cloudevents from the workspace root.";
-
-fn material_dir() -> PathBuf {
-    match std::env::var_os("CLOUDEVENTS_CONFORMANCE_DIR") {
-        Some(dir) => PathBuf::from(dir),
-        None => workspace_root().join("../shared/cloudevents"),
-    }
-}
-
-/// The cases of `file`; panics with [`HOW_TO_GET_THE_MATERIAL`] when it cannot be read.
-fn cases(file: &str) -> Vec<Case> {
-    let dir = material_dir();
-    let path = ["format-tests/json", "format/json"]
-        .into_iter()
-        .map(|folder| dir.join(folder).join(file))
-        .find(|path| path.is_file())
-        .unwrap_or_else(|| dir.join("format-tests/json").join(file));
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|err| panic!("{HOW_TO_GET_THE_MATERIAL}\n({}: {err})", path.display()));
-    let cases: Cases =
-        serde_json::from_str(&text).unwrap_or_else(|err| panic!("{}: {err}", path.display()));
-    assert!(!cases.tests.is_empty(), "{} holds no case", path.display());
-    cases.tests
 }
 
 /// JSON text on one line: whitespace outside strings removed, every token kept as written.

@@ -18,7 +18,9 @@ use proptest::prelude::*;
 use proptest::test_runner::{FileFailurePersistence, TestCaseResult, TestRunner};
 use serde_json::Value;
 
-use crate::common::{Fixture, QueueKind, Received, number_tokens, semantic, truncated};
+use crate::common::{
+    Fixture, QueueKind, Received, ReceivedExt, number_tokens, semantic, truncated,
+};
 use crate::strategies::{self, Event};
 
 /// Cases per property when `PROPTEST_CASES` is not set: each one is a forwarder run and a

@@ -11,7 +11,7 @@ use insta::internals::Content;
 use serde_json::Value;
 
 use crate::common::{
-    Fixture, QueueKind, Received, assert_conformant, is_rfc3339_utc, is_uuid_v4, redact,
+    Fixture, QueueKind, Received, ReceivedExt, assert_conformant, is_rfc3339_utc, is_uuid_v4, redact,
     sample_lines, snapshot_settings,
 };
 

@@ -10,6 +10,7 @@ use std::collections::{HashMap, HashSet};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::ops::Deref;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -17,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_sqs::types::QueueAttributeName;
 use serde_json::Value;
+use testkit::TempDir;
 
 /// The forwarder binary under test.
 pub const FORWARDER: &str = env!("CARGO_BIN_EXE_forwarder");
@@ -29,74 +31,46 @@ pub fn env_u64(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-pub use testkit::localstack_sqs;
-
 /// A queue of its own for one test, in the embedded LocalStack, removed on drop, with a
-/// scratch directory.
+/// scratch directory; the queue's client and URL through `Deref`.
 #[derive(Debug)]
 pub struct TestQueue {
-    pub sqs: aws_sdk_sqs::Client,
-    pub url: String,
+    queue: testkit::TestQueue,
+    /// LocalStack's endpoint.
     pub localstack: String,
-    pub dir: PathBuf,
+    pub dir: TempDir,
 }
 
 impl TestQueue {
-    /// A standard queue whose messages, once received, stay invisible for hours: reading the
-    /// queue once returns each message once, without deleting anything.
+    /// A standard queue for messages up to 1 MiB.
     pub async fn new(prefix: &str) -> TestQueue {
-        let (sqs, endpoint) = localstack_sqs().await;
-        let id = uuid::Uuid::new_v4().simple().to_string();
-        let url = sqs
-            .create_queue()
-            .queue_name(format!("{prefix}-{id}"))
-            .attributes(QueueAttributeName::MaximumMessageSize, "1048576")
-            .attributes(QueueAttributeName::VisibilityTimeout, "43200")
-            .send()
-            .await
-            .expect("create queue")
-            .queue_url
-            .expect("queue url");
-        let dir = std::env::temp_dir().join(format!("forwarder-{prefix}-{id}"));
-        std::fs::create_dir_all(&dir).expect("temp dir");
+        let queue = testkit::TestQueue::with(
+            prefix,
+            &[(QueueAttributeName::MaximumMessageSize, "1048576")],
+        )
+        .await;
         TestQueue {
-            sqs,
-            url,
-            localstack: endpoint,
-            dir,
+            localstack: queue.endpoint.clone(),
+            queue,
+            dir: TempDir::new(&format!("forwarder-{prefix}")),
         }
     }
 
-    /// Every message body in the queue, each once (the queue is read to the end).
+    /// Every message body in the queue, each once; the queue is drained.
     pub async fn read_all(&self) -> Vec<String> {
-        let mut bodies = Vec::new();
-        let mut empty = 0;
-        while empty < 2 {
-            let out = self
-                .sqs
-                .receive_message()
-                .queue_url(&self.url)
-                .max_number_of_messages(10)
-                .wait_time_seconds(if empty == 0 { 0 } else { 1 })
-                .send()
-                .await
-                .expect("receive");
-            let messages = out.messages.unwrap_or_default();
-            if messages.is_empty() {
-                empty += 1;
-                continue;
-            }
-            empty = 0;
-            bodies.extend(messages.into_iter().filter_map(|m| m.body));
-        }
-        bodies
+        self.queue
+            .drain(0)
+            .await
+            .into_iter()
+            .map(|m| m.body)
+            .collect()
     }
 
     /// The arguments that point `forwarder` at this queue through `endpoint`.
     pub fn args(&self, endpoint: &str) -> Vec<String> {
         [
             "--queue-url",
-            &self.url,
+            &self.queue.url,
             "--endpoint-url",
             endpoint,
             "--region",
@@ -107,26 +81,12 @@ impl TestQueue {
     }
 }
 
-impl Drop for TestQueue {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-        delete_queue_on_drop(&self.sqs, &self.url);
-    }
-}
+impl Deref for TestQueue {
+    type Target = testkit::TestQueue;
 
-/// Deletes a queue from a `Drop`, which cannot await: best effort, since every test's queue
-/// name is unique and a leftover harms no other test.
-pub fn delete_queue_on_drop(sqs: &aws_sdk_sqs::Client, url: &str) {
-    let (sqs, url) = (sqs.clone(), url.to_owned());
-    let _ = std::thread::spawn(move || {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map(|rt| {
-                rt.block_on(async { sqs.delete_queue().queue_url(url).send().await.ok() });
-            })
-    })
-    .join();
+    fn deref(&self) -> &testkit::TestQueue {
+        &self.queue
+    }
 }
 
 /// A `forwarder` command with LocalStack's credentials and nothing inherited that could point
