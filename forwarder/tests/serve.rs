@@ -3,8 +3,6 @@
 //! Each test creates its own queue, starts its own `serve` process on a free port, and removes
 //! both at the end (the process is killed by a guard even when the test fails).
 
-mod support;
-
 use std::collections::{BTreeSet, HashSet};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Child, Command, Stdio};

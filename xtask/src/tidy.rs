@@ -1,10 +1,14 @@
 //! Repository hygiene, checked as tests: every Rust module starts with a `//!` doc, no file has
-//! trailing whitespace or tabs, no insta snapshot is left pending, and every committed snapshot
-//! belongs to a test file that still exists.
+//! trailing whitespace or tabs, no insta snapshot is left pending, every committed snapshot
+//! belongs to a test file that still exists, and the crates depend on each other only as
+//! ARCHITECTURE.md's invariants allow (read from `cargo metadata`).
 
 #![cfg(test)]
 
 use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::{Value, json};
 
 /// Every file below the project root that git would track (skipping `target/` and dot folders).
 fn files(root: &Path) -> Vec<PathBuf> {
@@ -201,4 +205,191 @@ fn wildcards() {
     let patterns: Vec<String> =
         format_patterns(r#"x(format!("samples_{queue}_{a:?}"), 1)"#).collect();
     assert_eq!(patterns, ["samples_*_*"]);
+}
+
+/// What a package may not depend on: `package` `*` is any package but those in `except`, a
+/// `dependency` ending in `*` is a prefix, and `kinds` are the dependency kinds the rule forbids
+/// (`normal`, `build`, `dev`).
+struct Rule {
+    package: &'static str,
+    except: &'static [&'static str],
+    dependency: &'static str,
+    kinds: &'static [&'static str],
+    says: &'static str,
+}
+
+const ANY: &[&str] = &["normal", "build", "dev"];
+const SHIPPED: &[&str] = &["normal", "build"];
+
+/// The crate boundaries ARCHITECTURE.md's invariants state.
+const RULES: &[Rule] = &[
+    Rule {
+        package: "provisioner",
+        except: &[],
+        dependency: "forwarder",
+        kinds: ANY,
+        says: "the provisioner does not depend on the forwarder",
+    },
+    Rule {
+        package: "*",
+        except: &["xtask", "testkit"],
+        dependency: "localstack",
+        kinds: SHIPPED,
+        says: "only xtask and the dev-only testkit depend on localstack outside dev-dependencies",
+    },
+    Rule {
+        package: "*",
+        except: &[],
+        dependency: "testkit",
+        kinds: SHIPPED,
+        says: "testkit is a dev-dependency only",
+    },
+    Rule {
+        package: "conformance",
+        except: &[],
+        dependency: "forwarder",
+        kinds: SHIPPED,
+        says: "the conformance library and binary do not depend on the forwarder",
+    },
+    Rule {
+        package: "aws-access",
+        except: &[],
+        dependency: "aws-sdk-*",
+        kinds: ANY,
+        says: "aws-access depends on no AWS service crate",
+    },
+    Rule {
+        package: "aws-access",
+        except: &[],
+        dependency: "localstack",
+        kinds: ANY,
+        says: "aws-access does not depend on localstack",
+    },
+];
+
+/// Every broken rule in `metadata` (the output of `cargo metadata --format-version 1`), one
+/// line each: `package -> dependency (kind): what the rule says`.
+fn boundary_violations(metadata: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    for package in metadata["packages"].as_array().into_iter().flatten() {
+        let name = package["name"].as_str().unwrap_or_default();
+        for dependency in package["dependencies"].as_array().into_iter().flatten() {
+            let on = dependency["name"].as_str().unwrap_or_default();
+            let kind = dependency["kind"].as_str().unwrap_or("normal");
+            for rule in RULES {
+                let applies = (rule.package == "*" || rule.package == name)
+                    && !rule.except.contains(&name);
+                let matches = match rule.dependency.strip_suffix('*') {
+                    Some(prefix) => on.starts_with(prefix),
+                    None => on == rule.dependency,
+                };
+                if applies && matches && rule.kinds.contains(&kind) {
+                    out.push(format!("{name} -> {on} ({kind}): {}", rule.says));
+                }
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn crates_depend_on_each_other_as_the_architecture_says() {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let output = Command::new(cargo)
+        .args(["metadata", "--format-version", "1", "--no-deps", "--offline"])
+        .current_dir(root())
+        .output()
+        .expect("cargo metadata runs");
+    assert!(
+        output.status.success(),
+        "cargo metadata: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let metadata: Value = serde_json::from_slice(&output.stdout).expect("cargo metadata is JSON");
+    let names: Vec<&str> = metadata["packages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|p| p["name"].as_str())
+        .collect();
+    for crate_name in ["provisioner", "conformance", "aws-access", "testkit", "xtask"] {
+        assert!(names.contains(&crate_name), "no {crate_name} in {names:?}");
+    }
+    let violations = boundary_violations(&metadata);
+    assert!(
+        violations.is_empty(),
+        "crate boundaries broken:\n{}",
+        violations.join("\n")
+    );
+}
+
+/// A metadata document of one package with `dependencies` as `(name, kind)`.
+fn package(name: &str, dependencies: &[(&str, Option<&str>)]) -> Value {
+    let dependencies: Vec<Value> = dependencies
+        .iter()
+        .map(|(on, kind)| json!({"name": on, "kind": kind}))
+        .collect();
+    json!({"packages": [{"name": name, "dependencies": dependencies}]})
+}
+
+fn check_boundaries(name: &str, dependencies: &[(&str, Option<&str>)], expected: &[&str]) {
+    assert_eq!(boundary_violations(&package(name, dependencies)), expected);
+}
+
+#[test]
+fn each_boundary_rule_fails_when_broken() {
+    check_boundaries(
+        "provisioner",
+        &[("forwarder", Some("dev"))],
+        &["provisioner -> forwarder (dev): the provisioner does not depend on the forwarder"],
+    );
+    check_boundaries(
+        "forwarder",
+        &[("localstack", None), ("localstack", Some("build"))],
+        &[
+            "forwarder -> localstack (normal): only xtask and the dev-only testkit depend on localstack outside dev-dependencies",
+            "forwarder -> localstack (build): only xtask and the dev-only testkit depend on localstack outside dev-dependencies",
+        ],
+    );
+    check_boundaries(
+        "provisioner",
+        &[("testkit", None)],
+        &["provisioner -> testkit (normal): testkit is a dev-dependency only"],
+    );
+    check_boundaries(
+        "conformance",
+        &[("forwarder", None)],
+        &[
+            "conformance -> forwarder (normal): the conformance library and binary do not depend on the forwarder",
+        ],
+    );
+    check_boundaries(
+        "aws-access",
+        &[("aws-sdk-sqs", None), ("localstack", Some("dev"))],
+        &[
+            "aws-access -> aws-sdk-sqs (normal): aws-access depends on no AWS service crate",
+            "aws-access -> localstack (dev): aws-access does not depend on localstack",
+        ],
+    );
+}
+
+#[test]
+fn what_the_boundaries_allow_passes() {
+    check_boundaries("xtask", &[("localstack", None)], &[]);
+    check_boundaries(
+        "conformance",
+        &[
+            ("forwarder", Some("dev")),
+            ("localstack", Some("dev")),
+            ("testkit", Some("dev")),
+            ("aws-sdk-sqs", None),
+        ],
+        &[],
+    );
+    check_boundaries(
+        "aws-access",
+        &[("aws-config", None), ("aws-smithy-types", None)],
+        &[],
+    );
+    check_boundaries("testkit", &[("localstack", None), ("aws-sdk-sqs", None)], &[]);
 }
