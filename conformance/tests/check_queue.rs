@@ -80,7 +80,11 @@ fn verdicts(report: &Value) -> BTreeMap<String, bool> {
             )
         })
         .collect();
-    assert_eq!(verdicts.len(), messages.len(), "a message judged twice: {report}");
+    assert_eq!(
+        verdicts.len(),
+        messages.len(),
+        "a message judged twice: {report}"
+    );
     verdicts
 }
 
@@ -90,7 +94,11 @@ async fn check_judges_every_message_of_a_real_queue_once_and_drains_it() {
     let sent = fill(&queue).await;
 
     let (output, report) = check(&queue, &[]).await;
-    assert_eq!(output.status.code(), Some(1), "one message is not conformant");
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "one message is not conformant"
+    );
     assert_eq!(verdicts(&report), sent);
     assert_eq!(
         (
@@ -109,7 +117,10 @@ async fn check_judges_every_message_of_a_real_queue_once_and_drains_it() {
         refused["problems"].to_string().contains("source"),
         "the problem names the missing attribute: {refused}"
     );
-    assert!(queue.drain(0).await.is_empty(), "check deleted what it judged");
+    assert!(
+        queue.drain(0).await.is_empty(),
+        "check deleted what it judged"
+    );
 }
 
 #[tokio::test]
@@ -118,7 +129,11 @@ async fn check_keep_judges_every_message_and_leaves_the_queue_as_it_was() {
     let sent = fill(&queue).await;
 
     let (output, report) = check(&queue, &["--keep"]).await;
-    assert_eq!(output.status.code(), Some(1), "one message is not conformant");
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "one message is not conformant"
+    );
     assert_eq!(verdicts(&report), sent);
 
     // The peeked messages are hidden, not gone: the queue counts them as not visible.
@@ -126,7 +141,9 @@ async fn check_keep_judges_every_message_and_leaves_the_queue_as_it_was() {
         .sqs
         .get_queue_attributes()
         .queue_url(&queue.url)
-        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+        .attribute_names(
+            aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesNotVisible,
+        )
         .send()
         .await
         .expect("GetQueueAttributes")

@@ -83,7 +83,10 @@ fn a_second_caller_reuses_the_running_instance() {
     let after = recorded(&config, second.endpoint());
 
     assert_eq!(first.endpoint(), second.endpoint());
-    assert!(!second.started(), "the second caller started another instance");
+    assert!(
+        !second.started(),
+        "the second caller started another instance"
+    );
     match config.backend {
         localstack::Backend::Host => {
             // The host backend records what it runs: the same process before and after.
@@ -104,7 +107,9 @@ fn a_second_caller_reuses_the_running_instance() {
             assert_eq!(before, after, "the recorded instance changed");
         }
         localstack::Backend::Container => {
-            panic!("a container is owned by its handle, not shared: run this test on the host or an external backend")
+            panic!(
+                "a container is owned by its handle, not shared: run this test on the host or an external backend"
+            )
         }
     }
 }

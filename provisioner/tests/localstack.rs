@@ -389,7 +389,11 @@ async fn the_command_line_never_prints_the_secret() {
             "{stdout}"
         );
         assert!(stdout.contains(out.to_str().expect("utf-8")), "{stdout}");
-        testkit::leak::assert_clean("provisioner apply", &format!("{stdout}{stderr}"), &[&secret]);
+        testkit::leak::assert_clean(
+            "provisioner apply",
+            &format!("{stdout}{stderr}"),
+            &[&secret],
+        );
 
         provisioner::destroy(&env.clients, &spec)
             .await

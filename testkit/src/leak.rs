@@ -55,7 +55,10 @@ mod tests {
                 "abcdefghijklmnop%2Fqrstuvwxyz%2B0123",
             ]
         );
-        assert_eq!(find("key=abcdefghijklmnop…", &[secret]).as_deref(), Some("abcdefghijklmnop"));
+        assert_eq!(
+            find("key=abcdefghijklmnop…", &[secret]).as_deref(),
+            Some("abcdefghijklmnop")
+        );
         assert_eq!(
             find("x=abcdefghijklmnop%2Fqrstuvwxyz%2B0123", &["short", secret]).as_deref(),
             Some("abcdefghijklmnop")

@@ -29,6 +29,10 @@ mod tests {
     fn names_differ_and_keep_their_prefix() {
         let names: HashSet<String> = (0..1000).map(|_| unique("q")).collect();
         assert_eq!(names.len(), 1000);
-        assert!(names.iter().all(|n| n.starts_with("q-") && n.len() <= 2 + 24));
+        assert!(
+            names
+                .iter()
+                .all(|n| n.starts_with("q-") && n.len() <= 2 + 24)
+        );
     }
 }

@@ -43,14 +43,22 @@ pub fn dir_from(variable: Option<OsString>, root: &Path) -> PathBuf {
 
 /// The text of `relative` (such as `cloudevents.schema.json`) in the material; panics with one
 /// line naming the file, the upstream and how to point at it when it cannot be read.
+#[track_caller]
 pub fn read(relative: &str) -> String {
-    read_in(&dir(), relative).unwrap_or_else(|line| panic!("{line}"))
+    match read_in(&dir(), relative) {
+        Ok(text) => text,
+        Err(line) => panic!("{line}"),
+    }
 }
 
 /// The cases of `format-tests/json/<file>` (a `format/json` folder, as in a checkout of the
 /// conformance repository, is read too); panics when it is missing or holds no case.
+#[track_caller]
 pub fn cases(file: &str) -> Vec<Case> {
-    cases_in(&dir(), file).unwrap_or_else(|line| panic!("{line}"))
+    match cases_in(&dir(), file) {
+        Ok(cases) => cases,
+        Err(line) => panic!("{line}"),
+    }
 }
 
 /// [`read`] in `dir`, the error being the one line to fail with.
@@ -141,6 +149,9 @@ mod tests {
         .expect("write");
         let cases = cases_in(dir.path(), "valid-events.json").expect("cases");
         assert_eq!(cases.len(), 1);
-        assert_eq!((cases[0].id.as_str(), cases[0].event.get()), ("a", r#"{"n": 1.50}"#));
+        assert_eq!(
+            (cases[0].id.as_str(), cases[0].event.get()),
+            ("a", r#"{"n": 1.50}"#)
+        );
     }
 }

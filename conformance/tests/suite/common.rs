@@ -292,7 +292,6 @@ impl ReceivedExt for Received {
         }
     }
 
-
     fn body_json(&self) -> Value {
         serde_json::from_str(&self.body)
             .unwrap_or_else(|err| panic!("body is not JSON ({err}): {}", self.body))

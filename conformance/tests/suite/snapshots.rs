@@ -11,8 +11,8 @@ use insta::internals::Content;
 use serde_json::Value;
 
 use crate::common::{
-    Fixture, QueueKind, Received, ReceivedExt, assert_conformant, is_rfc3339_utc, is_uuid_v4, redact,
-    sample_lines, snapshot_settings,
+    Fixture, QueueKind, Received, ReceivedExt, assert_conformant, is_rfc3339_utc, is_uuid_v4,
+    redact, sample_lines, snapshot_settings,
 };
 
 #[tokio::test]
