@@ -7,6 +7,7 @@ use insta::internals::Content;
 use serde_json::Value;
 
 use crate::common::{Fixture, QueueKind};
+use provisioner::names::{Principal, PrincipalKind};
 
 #[tokio::test]
 async fn stored_policy_allows_only_sending_to_a_standard_queue() {
@@ -23,7 +24,10 @@ async fn check(label: &str, kind: QueueKind, snapshot: &str) {
     let stored = fixture
         .clients()
         .iam
-        .get_user_policy(&fixture.user_name, provisioner::POLICY_NAME)
+        .inline_policy(
+            &Principal::new(PrincipalKind::User, &fixture.user_name),
+            provisioner::POLICY_NAME,
+        )
         .await
         .expect("GetUserPolicy")
         .expect("the user has the policy");
