@@ -244,6 +244,13 @@ const RULES: &[Rule] = &[
     },
     Rule {
         package: "*",
+        except: &["xtask", "testkit"],
+        dependency: "moto",
+        kinds: SHIPPED,
+        says: "only xtask and the dev-only testkit depend on moto outside dev-dependencies",
+    },
+    Rule {
+        package: "*",
         except: &[],
         dependency: "testkit",
         kinds: SHIPPED,
@@ -367,6 +374,11 @@ fn each_boundary_rule_fails_when_broken() {
             "forwarder -> localstack (normal): only xtask and the dev-only testkit depend on localstack outside dev-dependencies",
             "forwarder -> localstack (build): only xtask and the dev-only testkit depend on localstack outside dev-dependencies",
         ],
+    );
+    check_boundaries(
+        "provisioner",
+        &[("moto", None)],
+        &["provisioner -> moto (normal): only xtask and the dev-only testkit depend on moto outside dev-dependencies"],
     );
     check_boundaries(
         "provisioner",
