@@ -31,6 +31,17 @@ pub enum ProvisionError {
         /// The resource, such as "queue `events`".
         resource: String,
     },
+    /// The principal's policy is for another queue: another deployment uses it.
+    #[error(
+        "{principal} already sends to {} (its policy names it), so it belongs to another deployment: choose another --user, or destroy that deployment first",
+        queues.join(", ")
+    )]
+    ForAnotherQueue {
+        /// The user or role, such as "user `orders-forwarder`".
+        principal: String,
+        /// The queues its policy names.
+        queues: Vec<String>,
+    },
     /// The user has access keys, but no secret of theirs can be recovered.
     #[error(
         "user `{user}` already has access key(s) {} and IAM never shows a secret twice; {}: pass --rotate-key to create a new key, write it, and delete the old one(s)",

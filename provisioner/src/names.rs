@@ -234,9 +234,11 @@ impl IamName {
         Ok(IamName(name.to_owned()))
     }
 
-    /// The default principal of a queue: `NAME-forwarder`, `.fifo` left out.
+    /// The default principal of a queue: `NAME-forwarder`, and `NAME.fifo-forwarder` for a FIFO
+    /// queue, so that the standard and the FIFO deployment of one name never share a principal
+    /// (a standard queue's name has no `.`, so none reaches the FIFO one's).
     pub fn for_queue(queue: &QueueName) -> Result<IamName, NameError> {
-        let name = format!("{}{PRINCIPAL_SUFFIX}", queue.base());
+        let name = format!("{}{PRINCIPAL_SUFFIX}", queue.as_str());
         IamName::new(&name).map_err(|e| NameError {
             hint: "pass --user with a name of at most 64 characters".into(),
             ..e
@@ -291,9 +293,13 @@ impl ExternalId {
         Ok(ExternalId(id.to_owned()))
     }
 
-    /// A fresh random external id (a UUID).
+    /// A fresh random external id: 32 bytes from the operating system's generator, as 64
+    /// lower-case hex digits (256 bits; a UUIDv4 would hold only 122).
     pub fn generate() -> ExternalId {
-        ExternalId(uuid::Uuid::new_v4().to_string())
+        let mut bytes = [0u8; 32];
+        // Without the system's generator no safe id can be made: nothing sensible goes on.
+        getrandom::fill(&mut bytes).expect("the operating system's random number generator");
+        ExternalId(bytes.iter().map(|b| format!("{b:02x}")).collect())
     }
 
     /// The id.
@@ -312,34 +318,66 @@ impl Region {
             && region
                 .bytes()
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-        if valid {
-            Ok(Region(region.to_owned()))
-        } else {
-            Err(NameError {
-                what: "region",
-                value: escape(region),
-                problem: "is not a region name".into(),
-                hint: "pass --region with a region such as eu-west-1".into(),
-            })
+        let error = |problem: &str| NameError {
+            what: "region",
+            value: escape(region),
+            problem: problem.into(),
+            hint: "pass --region with a region such as eu-west-1".into(),
+        };
+        if !valid {
+            return Err(error("is not a region name"));
         }
+        if partition_of(region).is_none() {
+            return Err(error(
+                "is in no known partition (aws, aws-cn, aws-us-gov, aws-iso, aws-iso-b, aws-iso-e, aws-iso-f, aws-eusc), so its ARNs are unknown",
+            ));
+        }
+        Ok(Region(region.to_owned()))
     }
 
-    /// The partition the region belongs to: `aws-cn` for `cn-*`, `aws-us-gov` for `us-gov-*`,
-    /// `aws` otherwise.
+    /// The partition the region belongs to, from the region's prefix as AWS's partition list
+    /// gives it: `aws-cn` (`cn-*`), `aws-us-gov` (`us-gov-*`), `aws-iso` (`us-iso-*`),
+    /// `aws-iso-b` (`us-isob-*`), `aws-iso-e` (`eu-isoe-*`), `aws-iso-f` (`us-isof-*`),
+    /// `aws-eusc` (`eusc-de-*`), and `aws` for the commercial prefixes. [`Region::new`] refuses
+    /// a region of none of them.
     pub fn partition(&self) -> &'static str {
-        if self.0.starts_with("cn-") {
-            "aws-cn"
-        } else if self.0.starts_with("us-gov-") {
-            "aws-us-gov"
-        } else {
-            "aws"
-        }
+        partition_of(&self.0).unwrap_or("aws")
     }
 
     /// The region.
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+/// The region prefixes of each partition, the longest first so that `us-iso-` wins over `us-`.
+const PARTITIONS: [(&str, &str); 16] = [
+    ("us-isob-", "aws-iso-b"),
+    ("us-isof-", "aws-iso-f"),
+    ("eu-isoe-", "aws-iso-e"),
+    ("us-iso-", "aws-iso"),
+    ("us-gov-", "aws-us-gov"),
+    ("eusc-de-", "aws-eusc"),
+    ("cn-", "aws-cn"),
+    ("us-", "aws"),
+    ("eu-", "aws"),
+    ("ap-", "aws"),
+    ("sa-", "aws"),
+    ("ca-", "aws"),
+    ("me-", "aws"),
+    ("af-", "aws"),
+    ("il-", "aws"),
+    ("mx-", "aws"),
+];
+
+/// The partition of `PREFIX-WORD-DIGITS`, or `None` when no partition has the prefix.
+fn partition_of(region: &str) -> Option<&'static str> {
+    let (prefix, partition) = PARTITIONS.iter().find(|(p, _)| region.starts_with(p))?;
+    let rest = &region[prefix.len()..];
+    let (word, number) = rest.rsplit_once('-')?;
+    let word_ok = !word.is_empty() && word.bytes().all(|b| b.is_ascii_alphanumeric());
+    let number_ok = !number.is_empty() && number.bytes().all(|b| b.is_ascii_digit());
+    (word_ok && number_ok).then_some(*partition)
 }
 
 macro_rules! display_as_str {
@@ -426,7 +464,7 @@ mod tests {
             names.dlq.as_ref().map(QueueName::as_str),
             Some("orders-dlq.fifo")
         );
-        assert_eq!(names.principal.as_str(), "orders-forwarder");
+        assert_eq!(names.principal.as_str(), "orders.fifo-forwarder");
         let names = Names::new("events", false, false, Some("svc@team")).expect("valid");
         assert_eq!(names.dlq, None);
         assert_eq!(names.principal.as_str(), "svc@team");
@@ -456,7 +494,6 @@ mod tests {
         assert!(ExternalId::new("a").is_err());
         assert!(ExternalId::new("tenant:42/x=y").is_ok());
         assert!(ExternalId::new("has space").is_err());
-        assert_eq!(ExternalId::generate().as_str().len(), 36);
         for (region, partition) in [
             ("eu-west-1", "aws"),
             ("cn-north-1", "aws-cn"),
@@ -466,6 +503,80 @@ mod tests {
         }
         for bad in ["", "EU-west-1", "eu-west-1*", "eu--west", "-eu", "eu-"] {
             assert!(Region::new(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn every_partition_gets_its_arns() {
+        // From AWS's published partition list (region prefixes of each partition).
+        for (region, partition) in [
+            ("us-east-1", "aws"),
+            ("il-central-1", "aws"),
+            ("mx-central-1", "aws"),
+            ("cn-northwest-1", "aws-cn"),
+            ("us-gov-east-1", "aws-us-gov"),
+            ("us-iso-east-1", "aws-iso"),
+            ("us-iso-west-1", "aws-iso"),
+            ("us-isob-east-1", "aws-iso-b"),
+            ("eu-isoe-west-1", "aws-iso-e"),
+            ("us-isof-south-1", "aws-iso-f"),
+            ("us-isof-east-1", "aws-iso-f"),
+            ("eusc-de-east-1", "aws-eusc"),
+        ] {
+            assert_eq!(
+                Region::new(region).expect(region).partition(),
+                partition,
+                "{region}"
+            );
+        }
+        // A region of no known partition is refused with the one-line reason, not given `aws`.
+        for unknown in ["xx-north-1", "moon-base", "us-isoz-east-1"] {
+            let error = Region::new(unknown).expect_err(unknown).to_string();
+            assert!(error.contains("no known partition"), "{error}");
+            assert!(!error.contains('\n'), "{error}");
+        }
+    }
+
+    #[test]
+    fn a_generated_external_id_has_at_least_128_random_bits() {
+        // The oracle: every hex digit position must take more than one value over many draws
+        // (a UUIDv4 keeps its version and variant nibbles fixed), and there must be at least 32
+        // of them (4 bits each).
+        let ids: Vec<String> = (0..64)
+            .map(|_| ExternalId::generate().as_str().to_owned())
+            .collect();
+        let digits: Vec<Vec<char>> = ids
+            .iter()
+            .map(|id| id.chars().filter(|c| *c != '-').collect())
+            .collect();
+        let width = digits[0].len();
+        assert!(
+            digits
+                .iter()
+                .all(|d| d.len() == width && d.iter().all(char::is_ascii_hexdigit)),
+            "{ids:?}"
+        );
+        let varying = (0..width)
+            .filter(|&i| digits.iter().any(|d| d[i] != digits[0][i]))
+            .count();
+        assert!(
+            varying >= 32,
+            "only {varying} random hex digits in {:?}",
+            ids[0]
+        );
+        assert!(varying == width, "fixed digits in {:?}", ids[0]);
+        assert!(ExternalId::new(&ids[0]).is_ok());
+    }
+
+    #[test]
+    fn standard_and_fifo_deployments_of_one_name_have_distinct_principals() {
+        let standard = Names::new("orders", false, false, None).expect("standard");
+        let fifo = Names::new("orders", true, false, None).expect("fifo");
+        assert_ne!(standard.principal, fifo.principal);
+        // Nor may any other standard name reach the FIFO one's principal.
+        for other in ["orders-fifo", "orders_fifo", "ordersfifo"] {
+            let names = Names::new(other, false, false, None).expect(other);
+            assert_ne!(names.principal, fifo.principal, "{other}");
         }
     }
 }

@@ -315,6 +315,13 @@ pub fn compute(desired: &Desired, observed: &Observed) -> Result<Plan, Provision
             });
         }
         (Some(p), access) => {
+            let others = other_queues(p.policy.as_ref(), &desired.queue_arn);
+            if !others.is_empty() {
+                return Err(ProvisionError::ForAnotherQueue {
+                    principal: format!("{kind} `{name}`"),
+                    queues: others,
+                });
+            }
             if let Access::Role { trust, .. } = access {
                 if p.trust.as_ref() == Some(&trust.to_value()) {
                     plan.kept.push(format!("trust policy of role `{name}`"));
@@ -479,6 +486,30 @@ fn same_attribute(key: &str, actual: Option<&String>, wanted: &str) -> bool {
         Some((target, count))
     };
     normalise(actual).is_some() && normalise(actual) == normalise(wanted)
+}
+
+/// The SQS queues other than `queue` that a policy document names as a resource.
+fn other_queues(policy: Option<&Value>, queue: &QueueArn) -> Vec<String> {
+    let queue = queue.to_string();
+    let statements = policy
+        .and_then(|p| p.get("Statement"))
+        .map(|s| match s {
+            Value::Array(items) => items.iter().collect(),
+            single => vec![single],
+        })
+        .unwrap_or_default();
+    let mut others: Vec<String> = statements
+        .iter()
+        .filter_map(|s| s.get("Resource"))
+        .flat_map(|r| match r {
+            Value::Array(items) => items.iter().filter_map(Value::as_str).collect(),
+            single => single.as_str().into_iter().collect::<Vec<_>>(),
+        })
+        .filter(|r| r.starts_with("arn:") && r.contains(":sqs:") && *r != queue)
+        .map(str::to_owned)
+        .collect();
+    others.dedup();
+    others
 }
 
 fn warn_about_extras(plan: &mut Plan, kind: PrincipalKind, name: &str, p: &PrincipalState) {
@@ -760,9 +791,9 @@ mod tests {
             Ok(&[
                 "create queue `events-dlq.fifo` (FifoQueue=true, MaximumMessageSize=1048576, SqsManagedSseEnabled=true), tagged managed-by=sqs-cloudevents-provisioner",
                 "create queue `events.fifo` (FifoQueue=true, MaximumMessageSize=1048576, RedrivePolicy={\"deadLetterTargetArn\":\"arn:aws:sqs:eu-west-1:123456789012:events-dlq.fifo\",\"maxReceiveCount\":5}, SqsManagedSseEnabled=true), tagged managed-by=sqs-cloudevents-provisioner",
-                "create IAM user `events-forwarder`, tagged managed-by=sqs-cloudevents-provisioner",
-                "put inline policy `sqs-send-only` on user `events-forwarder`",
-                "create an access key for user `events-forwarder`",
+                "create IAM user `events.fifo-forwarder`, tagged managed-by=sqs-cloudevents-provisioner",
+                "put inline policy `sqs-send-only` on user `events.fifo-forwarder`",
+                "create an access key for user `events.fifo-forwarder`",
             ]),
         );
         let d = desired(false, false, role(), true);
@@ -798,6 +829,24 @@ mod tests {
             format!(r#"{{"maxReceiveCount":"5","deadLetterTargetArn":"{dlq}"}}"#),
         );
         check(&d, &observed, Ok(&[]));
+    }
+
+    #[test]
+    fn a_principal_whose_policy_names_another_queue_is_refused() {
+        for access in [user(false), role()] {
+            let d = desired(false, false, access, true);
+            let mut observed = in_place(&d, &["AKIA1"], Some("AKIA1"));
+            let other = "arn:aws:sqs:eu-west-1:123456789012:payments";
+            let principal = observed.principal.as_mut().expect("principal");
+            principal.policy = Some(serde_json::json!({
+                "Version": "2012-10-17",
+                "Statement": [{"Sid": "SendOnly", "Effect": "Allow", "Action": "sqs:SendMessage", "Resource": other}]
+            }));
+            let error = compute(&d, &observed).expect_err("refused").to_string();
+            assert!(error.contains("events-forwarder"), "{error}");
+            assert!(error.contains(other), "{error}");
+            assert!(!error.contains('\n'), "{error}");
+        }
     }
 
     #[test]

@@ -12,9 +12,19 @@ prop_compose! {
 }
 
 prop_compose! {
-    /// A region of any partition, such as `eu-west-1`, `cn-north-1` or `us-gov-west-1`.
+    /// A region of any partition, such as `eu-west-1`, `cn-north-1`, `us-gov-west-1` or
+    /// `eusc-de-east-1`.
     pub fn region()(
-        prefix in prop_oneof!["[a-z]{2}", Just("cn".to_owned()), Just("us-gov".to_owned())],
+        prefix in prop_oneof![
+            "(us|eu|ap|sa|ca|me|af|il|mx)",
+            Just("cn".to_owned()),
+            Just("us-gov".to_owned()),
+            Just("us-iso".to_owned()),
+            Just("us-isob".to_owned()),
+            Just("eu-isoe".to_owned()),
+            Just("us-isof".to_owned()),
+            Just("eusc-de".to_owned()),
+        ],
         middle in "[a-z]{2,9}",
         number in 1u8..20,
     ) -> Region {
