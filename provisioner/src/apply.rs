@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use aws_access::connection::{ForwarderConfig, write_private};
 
 use crate::aws::NewAccessKey;
-use crate::names::{POLICY_NAME, Principal, PrincipalKind, managed_tags};
+use crate::names::{POLICY_NAME, Principal, PrincipalKind};
 use crate::plan::{self, Access, Change, Desired, Observed};
 use crate::{Clients, ProvisionError, Spec, observe};
 
@@ -127,11 +127,12 @@ impl<'a> Run<'a> {
 
     async fn step(&mut self, clients: &Clients, change: &Change) -> Result<(), ProvisionError> {
         match change {
-            Change::CreateQueue { name, attributes } => {
-                let url = clients
-                    .sqs
-                    .create_queue(name, attributes, &managed_tags())
-                    .await?;
+            Change::CreateQueue {
+                name,
+                attributes,
+                tags,
+            } => {
+                let url = clients.sqs.create_queue(name, attributes, tags).await?;
                 self.urls.insert(name.clone(), url);
             }
             Change::SetQueueAttributes { name, attributes } => {
@@ -140,17 +141,14 @@ impl<'a> Run<'a> {
                     .set_queue_attributes(self.url(name)?, attributes)
                     .await?;
             }
-            Change::CreateUser { name } => {
+            Change::CreateUser { name, tags } => {
                 let p = Principal::new(PrincipalKind::User, name.as_str());
-                self.principal_arn = Some(clients.iam.create(&p, None, &managed_tags()).await?.arn);
+                self.principal_arn = Some(clients.iam.create(&p, None, tags).await?.arn);
             }
-            Change::CreateRole { name } => {
+            Change::CreateRole { name, tags } => {
                 let trust = self.trust()?.to_json();
                 let p = Principal::new(PrincipalKind::Role, name.as_str());
-                let created = clients
-                    .iam
-                    .create(&p, Some(&trust), &managed_tags())
-                    .await?;
+                let created = clients.iam.create(&p, Some(&trust), tags).await?;
                 self.principal_arn = Some(created.arn);
             }
             Change::UpdateTrustPolicy { name } => {

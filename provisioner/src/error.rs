@@ -21,15 +21,16 @@ pub enum ProvisionError {
     /// An AWS request failed, after the retries it deserved.
     #[error(transparent)]
     Aws(#[from] AwsError),
-    /// A resource with the expected name exists but was not created by this tool.
+    /// A resource with the expected name exists but was not created by this tool for this
+    /// deployment.
     #[error(
-        "{resource} exists but was not created by this tool (it lacks the tag {}={}): choose another --name or --user, or delete it yourself",
-        crate::MANAGED_BY.0,
-        crate::MANAGED_BY.1
+        "{resource} exists but was not created by this tool for this deployment (it lacks the tags {tags}): choose another --name or --user, or delete it yourself"
     )]
     NotManaged {
         /// The resource, such as "queue `events`".
         resource: String,
+        /// The deployment's tags, `key=value, …`.
+        tags: String,
     },
     /// The principal's policy is for another queue: another deployment uses it.
     #[error(
@@ -78,6 +79,9 @@ pub enum ProvisionError {
     /// Verification found something other than least privilege.
     #[error("verify failed: {}", .0.failures().join("; "))]
     Verify(Box<crate::verify::VerifyReport>),
+    /// Destroy refused something and changed nothing.
+    #[error("destroy changed nothing: {}", .0.join("; "))]
+    DestroyRefused(Vec<String>),
     /// Destroy could not delete everything; it deleted what it could.
     #[error("destroy left {} failure(s): {}", .0.failures.len(), .0.failures.join("; "))]
     Destroy(Box<crate::destroy::DestroyReport>),

@@ -39,7 +39,7 @@ use aws_access::retry::Backoff;
 use aws_access::sdk::AwsOptions;
 
 pub use crate::apply::{Outcome, Resources, apply};
-pub use crate::destroy::{DestroyReport, destroy};
+pub use crate::destroy::{DestroyPlan, DestroyReport, destroy, plan_destroy};
 pub use crate::error::ProvisionError;
 pub use crate::names::{MANAGED_BY, Names, POLICY_NAME};
 pub use crate::plan::{Change, OutFile, Plan};
@@ -63,6 +63,8 @@ pub struct Spec {
     pub user_name: Option<String>,
     /// Replace the user's access key(s) by a new one.
     pub rotate_key: bool,
+    /// Destroy queues that still hold messages.
+    pub force: bool,
     /// Where apply writes the forwarder's configuration (and where it looks for a key to keep).
     pub out: Option<OutFile>,
 }
@@ -105,6 +107,7 @@ impl Spec {
             auth: Auth::User,
             user_name: None,
             rotate_key: false,
+            force: false,
             out: None,
         }
     }

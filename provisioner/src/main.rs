@@ -12,7 +12,8 @@ use aws_access::sdk::AwsOptions;
 use clap::{Parser, Subcommand, ValueEnum};
 use provisioner::plan::PrincipalKind;
 use provisioner::{
-    Auth, Clients, DestroyReport, OutFile, Outcome, Plan, ProvisionError, Spec, VerifyReport,
+    Auth, Clients, DestroyPlan, DestroyReport, OutFile, Outcome, Plan, ProvisionError, Spec,
+    VerifyReport,
 };
 
 #[derive(Debug, Parser)]
@@ -115,6 +116,12 @@ struct Args {
     /// Create a new access key, write it, then delete the old one(s).
     #[arg(long)]
     rotate_key: bool,
+    /// With destroy: delete queues that still hold messages (and the messages with them).
+    #[arg(long)]
+    force: bool,
+    /// With plan: list what destroy would delete (and refuse) instead of what apply would do.
+    #[arg(long)]
+    destroy: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -173,6 +180,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let clients = args.clients().await?;
     match command {
         "apply" => print_outcome(&provisioner::apply(&clients, &spec).await?),
+        "plan" if args.destroy => {
+            print_destroy_plan(&provisioner::plan_destroy(&clients, &spec).await?)
+        }
         "plan" => print_plan(&provisioner::plan(&clients, &spec).await?),
         "verify" => match provisioner::verify(&clients, &spec).await {
             Ok(report) => print_verify(&report),
@@ -243,6 +253,7 @@ impl Args {
             auth,
             user_name: self.user.clone(),
             rotate_key: self.rotate_key,
+            force: self.force,
             out: None,
         };
         let path = match &self.out {
@@ -336,6 +347,26 @@ fn print_plan(plan: &Plan) {
     println!("policy document:\n{}", plan.policy.to_pretty_json());
     if let Some(trust) = &plan.trust {
         println!("trust policy document:\n{}", trust.to_pretty_json());
+    }
+}
+
+fn print_destroy_plan(plan: &DestroyPlan) {
+    if plan.deletions.is_empty() {
+        println!("destroy would delete nothing");
+    } else {
+        println!("destroy would delete:");
+        for deletion in &plan.deletions {
+            println!("  - {deletion}");
+        }
+    }
+    for absent in &plan.absent {
+        println!("already absent {absent}");
+    }
+    for refusal in &plan.refusals {
+        println!("refused: {refusal}");
+    }
+    if !plan.refusals.is_empty() {
+        println!("destroy would change nothing while anything is refused");
     }
 }
 

@@ -3,6 +3,7 @@
 //! Each type can only hold a valid value, so that the code above never checks a string twice
 //! and never builds an ARN from something that could widen it (a `*` or a `?`).
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 /// The inline policy's name, on the user or the role.
@@ -10,10 +11,10 @@ pub const POLICY_NAME: &str = "sqs-send-only";
 /// The tag every created resource carries, so that it can be recognised as created by this tool.
 pub const MANAGED_BY: (&str, &str) = ("managed-by", "sqs-cloudevents-provisioner");
 
-/// The tags every created resource carries.
-pub fn managed_tags() -> std::collections::BTreeMap<String, String> {
-    std::collections::BTreeMap::from([(MANAGED_BY.0.to_owned(), MANAGED_BY.1.to_owned())])
-}
+/// The tag naming the deployment a resource belongs to: the queue's name without `.fifo`.
+pub const DEPLOYMENT_TAG: &str = "deployment";
+/// The tag naming the deployment's kind: `standard` or `fifo`.
+pub const DEPLOYMENT_KIND_TAG: &str = "deployment-kind";
 
 /// The two kinds of principal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,6 +119,35 @@ pub struct Names {
 }
 
 impl Names {
+    /// The tags every resource of this deployment carries: [`MANAGED_BY`], and the deployment's
+    /// name and kind, so that another deployment's resources are never taken for its own.
+    pub fn tags(&self) -> BTreeMap<String, String> {
+        let kind = if self.queue.is_fifo() {
+            "fifo"
+        } else {
+            "standard"
+        };
+        BTreeMap::from([
+            (MANAGED_BY.0.to_owned(), MANAGED_BY.1.to_owned()),
+            (DEPLOYMENT_TAG.to_owned(), self.queue.base().to_owned()),
+            (DEPLOYMENT_KIND_TAG.to_owned(), kind.to_owned()),
+        ])
+    }
+
+    /// Whether `tags` say the resource belongs to this deployment.
+    pub fn owns(&self, tags: &BTreeMap<String, String>) -> bool {
+        self.tags().iter().all(|(k, v)| tags.get(k) == Some(v))
+    }
+
+    /// The tags as `key=value, …`, for messages.
+    pub fn tags_text(&self) -> String {
+        self.tags()
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
     /// Derives the names: `NAME` (or `NAME.fifo`), `NAME-dlq` (or `NAME-dlq.fifo`) and the
     /// principal `NAME-forwarder` (without `.fifo`) unless `principal` is given.
     pub fn new(
@@ -578,5 +608,24 @@ mod tests {
             let names = Names::new(other, false, false, None).expect(other);
             assert_ne!(names.principal, fifo.principal, "{other}");
         }
+    }
+
+    #[test]
+    fn a_deployment_owns_only_what_carries_its_own_tags() {
+        let dd1 = Names::new("dd1", false, true, None).expect("dd1");
+        let dd1_dlq = Names::new("dd1-dlq", false, false, None).expect("dd1-dlq");
+        let dd1_fifo = Names::new("dd1", true, false, None).expect("dd1 fifo");
+        assert!(dd1.owns(&dd1.tags()));
+        assert!(
+            !dd1.owns(&dd1_dlq.tags()),
+            "another deployment named like the DLQ"
+        );
+        assert!(
+            !dd1.owns(&dd1_fifo.tags()),
+            "the FIFO deployment of the same name"
+        );
+        let legacy = BTreeMap::from([(MANAGED_BY.0.to_owned(), MANAGED_BY.1.to_owned())]);
+        assert!(!dd1.owns(&legacy), "the old tag alone names no deployment");
+        assert!(!dd1.owns(&BTreeMap::new()));
     }
 }

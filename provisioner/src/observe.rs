@@ -7,8 +7,7 @@ use aws_access::connection::{ConfigError, ForwarderConfig};
 
 use crate::aws::AwsError;
 use crate::names::{
-    AccountId, ExternalId, MANAGED_BY, Names, POLICY_NAME, Principal, PrincipalKind, QueueName,
-    Region,
+    AccountId, ExternalId, Names, POLICY_NAME, Principal, PrincipalKind, QueueName, Region,
 };
 use crate::plan::{Access, Desired, KeyState, Observed, PrincipalState, QueueState, Saved};
 use crate::policy::{self, QueueArn};
@@ -69,10 +68,10 @@ pub(crate) async fn prepare(
     let principal = id.names.principal.as_str();
     let mut observed = Observed {
         dlq: match &id.names.dlq {
-            Some(dlq) => queue(clients, dlq).await?,
+            Some(dlq) => queue(clients, &id.names, dlq).await?,
             None => None,
         },
-        queue: queue(clients, &id.names.queue).await?,
+        queue: queue(clients, &id.names, &id.names.queue).await?,
         saved: match &spec.out {
             Some(out) => saved(&out.path)?,
             None => None,
@@ -81,8 +80,12 @@ pub(crate) async fn prepare(
     };
     let access = match role {
         None => {
-            observed.principal =
-                self::principal(clients, &Principal::new(PrincipalKind::User, principal)).await?;
+            observed.principal = self::principal(
+                clients,
+                &id.names,
+                &Principal::new(PrincipalKind::User, principal),
+            )
+            .await?;
             if observed.principal.is_some() {
                 observed.keys = clients
                     .iam
@@ -100,8 +103,12 @@ pub(crate) async fn prepare(
             }
         }
         Some((account, external_id)) => {
-            observed.principal =
-                self::principal(clients, &Principal::new(PrincipalKind::Role, principal)).await?;
+            observed.principal = self::principal(
+                clients,
+                &id.names,
+                &Principal::new(PrincipalKind::Role, principal),
+            )
+            .await?;
             let trusted = AccountId::new(account)?;
             let given = external_id.as_deref().map(ExternalId::new).transpose()?;
             let existing = observed.principal.as_ref().and_then(|p| p.trust.as_ref());
@@ -129,6 +136,7 @@ pub(crate) async fn prepare(
 /// A queue's URL, attributes and whether it is ours.
 pub(crate) async fn queue(
     clients: &Clients,
+    names: &Names,
     name: &QueueName,
 ) -> Result<Option<QueueState>, ProvisionError> {
     let Some(url) = clients.sqs.get_queue_url(name.as_str()).await? else {
@@ -140,7 +148,7 @@ pub(crate) async fn queue(
     };
     let tags = clients.sqs.list_queue_tags(&url).await?;
     Ok(Some(QueueState {
-        managed: is_managed(&tags),
+        managed: names.owns(&tags),
         url,
         attributes,
     }))
@@ -150,6 +158,7 @@ pub(crate) async fn queue(
 /// it is ours.
 pub(crate) async fn principal(
     clients: &Clients,
+    names: &Names,
     p: &Principal,
 ) -> Result<Option<PrincipalState>, ProvisionError> {
     let iam = &clients.iam;
@@ -171,7 +180,7 @@ pub(crate) async fn principal(
     };
     Ok(Some(PrincipalState {
         arn: found.arn,
-        managed: is_managed(&iam.tags(p).await?),
+        managed: names.owns(&iam.tags(p).await?),
         inline_policies,
         policy,
         attached: iam.attached_policies(p).await?,
@@ -200,10 +209,6 @@ pub(crate) fn saved(path: &Path) -> Result<Option<Saved>, ProvisionError> {
     };
     let config = ForwarderConfig::parse(&text, path)?;
     Ok(Some(Saved { config, text }))
-}
-
-pub(crate) fn is_managed(tags: &std::collections::BTreeMap<String, String>) -> bool {
-    tags.get(MANAGED_BY.0).is_some_and(|v| v == MANAGED_BY.1)
 }
 
 fn decode(document: &str, principal: &Principal) -> Result<serde_json::Value, ProvisionError> {

@@ -9,7 +9,7 @@ use aws_access::connection::{Format, ForwarderConfig};
 use serde_json::Value;
 
 use crate::error::ProvisionError;
-use crate::names::{AccountId, ExternalId, MANAGED_BY, Names, POLICY_NAME, QueueName, Region};
+use crate::names::{AccountId, ExternalId, Names, POLICY_NAME, QueueName, Region};
 use crate::policy::{self, PolicyDocument, QueueArn};
 
 pub use crate::names::PrincipalKind;
@@ -88,7 +88,7 @@ pub struct Observed {
 pub struct QueueState {
     /// Its URL.
     pub url: String,
-    /// Whether it carries [`MANAGED_BY`].
+    /// Whether it carries this deployment's tags ([`Names::tags`]).
     pub managed: bool,
     /// All its attributes.
     pub attributes: BTreeMap<String, String>,
@@ -99,7 +99,7 @@ pub struct QueueState {
 pub struct PrincipalState {
     /// Its ARN.
     pub arn: String,
-    /// Whether it carries [`MANAGED_BY`].
+    /// Whether it carries this deployment's tags ([`Names::tags`]).
     pub managed: bool,
     /// The names of its inline policies.
     pub inline_policies: Vec<String>,
@@ -140,6 +140,8 @@ pub enum Change {
         name: String,
         /// Its attributes.
         attributes: BTreeMap<String, String>,
+        /// The deployment's tags.
+        tags: BTreeMap<String, String>,
     },
     /// Set attributes that differ from the declared ones.
     SetQueueAttributes {
@@ -152,11 +154,15 @@ pub enum Change {
     CreateUser {
         /// Its name.
         name: String,
+        /// The deployment's tags.
+        tags: BTreeMap<String, String>,
     },
     /// Create the IAM role with its trust policy, tagged.
     CreateRole {
         /// Its name.
         name: String,
+        /// The deployment's tags.
+        tags: BTreeMap<String, String>,
     },
     /// Replace the role's trust policy.
     UpdateTrustPolicy {
@@ -266,6 +272,7 @@ pub fn compute(desired: &Desired, observed: &Observed) -> Result<Plan, Provision
     if let Some(dlq) = &desired.names.dlq {
         queue(
             &mut plan,
+            &desired.names,
             dlq,
             observed.dlq.as_ref(),
             queue_attributes(dlq.is_fifo(), None),
@@ -274,6 +281,7 @@ pub fn compute(desired: &Desired, observed: &Observed) -> Result<Plan, Provision
     let attributes = queue_attributes(desired.names.queue.is_fifo(), desired.dlq_arn.as_ref());
     queue(
         &mut plan,
+        &desired.names,
         &desired.names.queue,
         observed.queue.as_ref(),
         attributes,
@@ -289,6 +297,7 @@ pub fn compute(desired: &Desired, observed: &Observed) -> Result<Plan, Provision
         (None, Access::User { .. }) => {
             plan.changes.push(Change::CreateUser {
                 name: name.to_owned(),
+                tags: desired.names.tags(),
             });
             plan.changes.push(Change::PutPolicy {
                 kind,
@@ -302,6 +311,7 @@ pub fn compute(desired: &Desired, observed: &Observed) -> Result<Plan, Provision
         (None, Access::Role { .. }) => {
             plan.changes.push(Change::CreateRole {
                 name: name.to_owned(),
+                tags: desired.names.tags(),
             });
             plan.changes.push(Change::PutPolicy {
                 kind,
@@ -312,6 +322,7 @@ pub fn compute(desired: &Desired, observed: &Observed) -> Result<Plan, Provision
         (Some(p), _) if !p.managed => {
             return Err(ProvisionError::NotManaged {
                 resource: format!("{kind} `{name}`"),
+                tags: desired.names.tags_text(),
             });
         }
         (Some(p), access) => {
@@ -373,24 +384,29 @@ pub fn base_config(desired: &Desired, queue_url: &str) -> ForwarderConfig {
 
 impl fmt::Display for Change {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let (tag, value) = MANAGED_BY;
         match self {
-            Change::CreateQueue { name, attributes } => {
+            Change::CreateQueue {
+                name,
+                attributes,
+                tags,
+            } => {
                 write!(
                     f,
-                    "create queue `{name}` ({}), tagged {tag}={value}",
-                    list(attributes)
+                    "create queue `{name}` ({}), tagged {}",
+                    list(attributes),
+                    list(tags)
                 )
             }
             Change::SetQueueAttributes { name, attributes } => {
                 write!(f, "set attributes of queue `{name}`: {}", list(attributes))
             }
-            Change::CreateUser { name } => {
-                write!(f, "create IAM user `{name}`, tagged {tag}={value}")
+            Change::CreateUser { name, tags } => {
+                write!(f, "create IAM user `{name}`, tagged {}", list(tags))
             }
-            Change::CreateRole { name } => write!(
+            Change::CreateRole { name, tags } => write!(
                 f,
-                "create IAM role `{name}` with the trust policy, tagged {tag}={value}"
+                "create IAM role `{name}` with the trust policy, tagged {}",
+                list(tags)
             ),
             Change::UpdateTrustPolicy { name } => {
                 write!(f, "replace the trust policy of role `{name}`")
@@ -433,6 +449,7 @@ fn check_saved_queue(desired: &Desired, observed: &Observed) -> Result<(), Provi
 
 fn queue(
     plan: &mut Plan,
+    names: &Names,
     name: &QueueName,
     observed: Option<&QueueState>,
     attributes: BTreeMap<String, String>,
@@ -441,12 +458,14 @@ fn queue(
         plan.changes.push(Change::CreateQueue {
             name: name.as_str().to_owned(),
             attributes,
+            tags: names.tags(),
         });
         return Ok(());
     };
     if !state.managed {
         return Err(ProvisionError::NotManaged {
             resource: format!("queue `{name}`"),
+            tags: names.tags_text(),
         });
     }
     let differing: BTreeMap<_, _> = attributes
@@ -777,8 +796,8 @@ mod tests {
             &d,
             &Observed::default(),
             Ok(&[
-                "create queue `events` (MaximumMessageSize=1048576, SqsManagedSseEnabled=true), tagged managed-by=sqs-cloudevents-provisioner",
-                "create IAM user `events-forwarder`, tagged managed-by=sqs-cloudevents-provisioner",
+                "create queue `events` (MaximumMessageSize=1048576, SqsManagedSseEnabled=true), tagged deployment=events, deployment-kind=standard, managed-by=sqs-cloudevents-provisioner",
+                "create IAM user `events-forwarder`, tagged deployment=events, deployment-kind=standard, managed-by=sqs-cloudevents-provisioner",
                 "put inline policy `sqs-send-only` on user `events-forwarder`",
                 "create an access key for user `events-forwarder`",
                 "write out.json (mode 0600)",
@@ -789,9 +808,9 @@ mod tests {
             &d,
             &Observed::default(),
             Ok(&[
-                "create queue `events-dlq.fifo` (FifoQueue=true, MaximumMessageSize=1048576, SqsManagedSseEnabled=true), tagged managed-by=sqs-cloudevents-provisioner",
-                "create queue `events.fifo` (FifoQueue=true, MaximumMessageSize=1048576, RedrivePolicy={\"deadLetterTargetArn\":\"arn:aws:sqs:eu-west-1:123456789012:events-dlq.fifo\",\"maxReceiveCount\":5}, SqsManagedSseEnabled=true), tagged managed-by=sqs-cloudevents-provisioner",
-                "create IAM user `events.fifo-forwarder`, tagged managed-by=sqs-cloudevents-provisioner",
+                "create queue `events-dlq.fifo` (FifoQueue=true, MaximumMessageSize=1048576, SqsManagedSseEnabled=true), tagged deployment=events, deployment-kind=fifo, managed-by=sqs-cloudevents-provisioner",
+                "create queue `events.fifo` (FifoQueue=true, MaximumMessageSize=1048576, RedrivePolicy={\"deadLetterTargetArn\":\"arn:aws:sqs:eu-west-1:123456789012:events-dlq.fifo\",\"maxReceiveCount\":5}, SqsManagedSseEnabled=true), tagged deployment=events, deployment-kind=fifo, managed-by=sqs-cloudevents-provisioner",
+                "create IAM user `events.fifo-forwarder`, tagged deployment=events, deployment-kind=fifo, managed-by=sqs-cloudevents-provisioner",
                 "put inline policy `sqs-send-only` on user `events.fifo-forwarder`",
                 "create an access key for user `events.fifo-forwarder`",
             ]),
@@ -801,8 +820,8 @@ mod tests {
             &d,
             &Observed::default(),
             Ok(&[
-                "create queue `events` (MaximumMessageSize=1048576, SqsManagedSseEnabled=true), tagged managed-by=sqs-cloudevents-provisioner",
-                "create IAM role `events-forwarder` with the trust policy, tagged managed-by=sqs-cloudevents-provisioner",
+                "create queue `events` (MaximumMessageSize=1048576, SqsManagedSseEnabled=true), tagged deployment=events, deployment-kind=standard, managed-by=sqs-cloudevents-provisioner",
+                "create IAM role `events-forwarder` with the trust policy, tagged deployment=events, deployment-kind=standard, managed-by=sqs-cloudevents-provisioner",
                 "put inline policy `sqs-send-only` on role `events-forwarder`",
                 "write out.json (mode 0600)",
             ]),

@@ -84,7 +84,7 @@ pub async fn verify(clients: &Clients, spec: &Spec) -> Result<VerifyReport, Prov
         Auth::Role { .. } => PrincipalKind::Role,
     };
     let who = Principal::new(kind, id.names.principal.as_str());
-    let Some(principal) = observe::principal(clients, &who).await? else {
+    let Some(principal) = observe::principal(clients, &id.names, &who).await? else {
         report.check(who.to_string(), false, "does not exist: run apply");
         return finish(report);
     };
@@ -125,7 +125,7 @@ async fn check_queue(
         .chain(id.names.dlq.iter().zip(id.dlq_arn.iter()));
     for (name, arn) in queues {
         let what = format!("queue `{name}`");
-        let Some(queue) = observe::queue(clients, name).await? else {
+        let Some(queue) = observe::queue(clients, &id.names, name).await? else {
             report.check(what, false, "does not exist: run apply");
             continue;
         };

@@ -67,11 +67,11 @@ async fn user_mode_apply_verify_send_reapply_destroy() {
         let plan = provisioner::plan(&env.clients, &spec).await.expect("plan");
         assert!(plan.changes.is_empty(), "{:?}", plan.changes);
 
-        let report = provisioner::destroy(&env.clients, &spec).await.expect("destroy");
+        let report = provisioner::destroy(&env.clients, &forced(&spec)).await.expect("destroy");
         assert_eq!(report.failures, Vec::<String>::new());
         assert!(report.deleted.iter().any(|d| d.contains(&key_id)), "{report:?}");
         assert_gone(&env, &spec).await;
-        let again = provisioner::destroy(&env.clients, &spec).await.expect("second destroy");
+        let again = provisioner::destroy(&env.clients, &forced(&spec)).await.expect("second destroy");
         assert!(again.deleted.is_empty(), "{again:?}");
         assert_gone(&env, &spec).await;
     })
@@ -146,7 +146,7 @@ async fn a_lost_secret_is_rotated_only_when_asked() {
             .await
             .expect("send with the rotated key");
 
-        provisioner::destroy(&env.clients, &spec)
+        provisioner::destroy(&env.clients, &forced(&spec))
             .await
             .expect("destroy");
         assert_gone(&env, &spec).await;
@@ -177,8 +177,8 @@ async fn role_mode_assume_role_with_external_id() {
         let role_arn = config.role_arn.clone().expect("roleArn");
         let external_id = config.external_id.clone().expect("externalId");
         assert!(
-            uuid::Uuid::parse_str(&external_id).is_ok(),
-            "a generated external id is a UUID: {external_id}"
+            external_id.len() == 64 && external_id.bytes().all(|b| b.is_ascii_hexdigit()),
+            "a generated external id is 256 random bits in hex: {external_id}"
         );
         assert_eq!(
             aws_access::connection::read(&outcome.out.clone().expect("out"))
@@ -242,7 +242,7 @@ async fn role_mode_assume_role_with_external_id() {
             Some(external_id.as_str())
         );
 
-        let report = provisioner::destroy(&env.clients, &spec)
+        let report = provisioner::destroy(&env.clients, &forced(&spec))
             .await
             .expect("destroy");
         assert!(
@@ -250,7 +250,7 @@ async fn role_mode_assume_role_with_external_id() {
             "{report:?}"
         );
         assert_gone(&env, &spec).await;
-        provisioner::destroy(&env.clients, &spec)
+        provisioner::destroy(&env.clients, &forced(&spec))
             .await
             .expect("second destroy");
     })
@@ -278,7 +278,7 @@ async fn fifo_queue_with_dead_letter_queue() {
         assert_eq!(dlq_name, format!("{}-dlq.fifo", spec.name));
         assert_eq!(
             outcome.resources.principal_name,
-            format!("{}-forwarder", spec.name)
+            format!("{}.fifo-forwarder", spec.name)
         );
 
         let attributes = queue_attributes(&env, &outcome.config.queue_url).await;
@@ -323,7 +323,7 @@ async fn fifo_queue_with_dead_letter_queue() {
             .expect("second apply");
         assert!(again.is_unchanged(), "{:?}", again.changes);
 
-        let report = provisioner::destroy(&env.clients, &spec)
+        let report = provisioner::destroy(&env.clients, &forced(&spec))
             .await
             .expect("destroy");
         assert!(
@@ -331,7 +331,7 @@ async fn fifo_queue_with_dead_letter_queue() {
             "{report:?}"
         );
         assert_gone(&env, &spec).await;
-        provisioner::destroy(&env.clients, &spec)
+        provisioner::destroy(&env.clients, &forced(&spec))
             .await
             .expect("second destroy");
     })
@@ -395,7 +395,7 @@ async fn the_command_line_never_prints_the_secret() {
             &[&secret],
         );
 
-        provisioner::destroy(&env.clients, &spec)
+        provisioner::destroy(&env.clients, &forced(&spec))
             .await
             .expect("destroy");
         assert_gone(&env, &spec).await;
@@ -495,7 +495,7 @@ async fn drift_is_repaired_and_foreign_resources_are_left_alone() {
             .await
             .expect("clean up the foreign queue");
 
-        provisioner::destroy(&env.clients, &spec)
+        provisioner::destroy(&env.clients, &forced(&spec))
             .await
             .expect("destroy");
         assert_gone(&env, &spec).await;
@@ -533,7 +533,7 @@ where
 {
     let result = tokio::spawn(body(env.clone(), spec.clone())).await;
     if let Err(error) = result {
-        let _ = provisioner::destroy(&env.clients, spec).await;
+        let _ = provisioner::destroy(&env.clients, &forced(spec)).await;
         std::panic::resume_unwind(error.into_panic());
     }
 }
@@ -671,4 +671,13 @@ async fn assert_gone(env: &Env, spec: &Spec) {
         .send()
         .await;
     assert!(policy.is_err(), "the inline policy is still there");
+}
+
+/// `spec` with `force`: these tests leave messages in their queues, and destroy keeps a queue
+/// that holds messages unless forced.
+fn forced(spec: &Spec) -> Spec {
+    Spec {
+        force: true,
+        ..spec.clone()
+    }
 }
