@@ -16,6 +16,8 @@ pub use crate::names::PrincipalKind;
 
 /// `MaximumMessageSize`, set explicitly: SQS's maximum, 1 MiB.
 pub const MAXIMUM_MESSAGE_SIZE: &str = "1048576";
+/// The attribute holding a queue's resource policy.
+pub const QUEUE_POLICY: &str = "Policy";
 /// The dead-letter queue's `maxReceiveCount`.
 pub const MAX_RECEIVE_COUNT: u32 = 5;
 
@@ -210,9 +212,18 @@ pub struct Plan {
     pub trust: Option<PolicyDocument>,
 }
 
-/// The attributes a queue is created with; `redrive_to` is the DLQ.
-pub fn queue_attributes(fifo: bool, redrive_to: Option<&QueueArn>) -> BTreeMap<String, String> {
+/// The attributes a queue is created with: `own` is its ARN (for its resource policy),
+/// `redrive_to` the DLQ.
+pub fn queue_attributes(
+    fifo: bool,
+    own: &QueueArn,
+    redrive_to: Option<&QueueArn>,
+) -> BTreeMap<String, String> {
     let mut attributes = BTreeMap::from([
+        (
+            QUEUE_POLICY.to_owned(),
+            policy::queue_policy(own).to_string(),
+        ),
         (
             "MaximumMessageSize".to_owned(),
             MAXIMUM_MESSAGE_SIZE.to_owned(),
@@ -269,16 +280,20 @@ pub fn compute(desired: &Desired, observed: &Observed) -> Result<Plan, Provision
         },
     };
     // The DLQ first: the queue's redrive policy names it, and SQS checks that it exists.
-    if let Some(dlq) = &desired.names.dlq {
+    if let (Some(dlq), Some(dlq_arn)) = (&desired.names.dlq, &desired.dlq_arn) {
         queue(
             &mut plan,
             &desired.names,
             dlq,
             observed.dlq.as_ref(),
-            queue_attributes(dlq.is_fifo(), None),
+            queue_attributes(dlq.is_fifo(), dlq_arn, None),
         )?;
     }
-    let attributes = queue_attributes(desired.names.queue.is_fifo(), desired.dlq_arn.as_ref());
+    let attributes = queue_attributes(
+        desired.names.queue.is_fifo(),
+        &desired.queue_arn,
+        desired.dlq_arn.as_ref(),
+    );
     queue(
         &mut plan,
         &desired.names,
@@ -491,6 +506,10 @@ fn same_attribute(key: &str, actual: Option<&String>, wanted: &str) -> bool {
     let Some(actual) = actual else {
         return false;
     };
+    if key == QUEUE_POLICY {
+        let parse = |text: &str| serde_json::from_str::<Value>(text).ok();
+        return parse(actual).is_some() && parse(actual) == parse(wanted);
+    }
     if key != "RedrivePolicy" {
         return actual == wanted;
     }
@@ -657,7 +676,11 @@ fn write_config(
 fn list(attributes: &BTreeMap<String, String>) -> String {
     attributes
         .iter()
-        .map(|(k, v)| format!("{k}={v}"))
+        .map(|(k, v)| match k == QUEUE_POLICY {
+            // The document itself is printed with the plan.
+            true => format!("{k}=(the queue policy)"),
+            false => format!("{k}={v}"),
+        })
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -719,7 +742,11 @@ mod tests {
         };
         let queue_state = queue(
             &desired.names.queue,
-            queue_attributes(desired.names.queue.is_fifo(), desired.dlq_arn.as_ref()),
+            queue_attributes(
+                desired.names.queue.is_fifo(),
+                &desired.queue_arn,
+                desired.dlq_arn.as_ref(),
+            ),
         );
         let trust = match &desired.access {
             Access::Role { trust, .. } => Some(trust.to_value()),
@@ -756,7 +783,8 @@ mod tests {
                 .names
                 .dlq
                 .as_ref()
-                .map(|d| queue(d, queue_attributes(d.is_fifo(), None))),
+                .zip(desired.dlq_arn.as_ref())
+                .map(|(d, arn)| queue(d, queue_attributes(d.is_fifo(), arn, None))),
             queue: Some(queue_state),
             principal: Some(principal),
             keys: keys
@@ -796,7 +824,7 @@ mod tests {
             &d,
             &Observed::default(),
             Ok(&[
-                "create queue `events` (MaximumMessageSize=1048576, SqsManagedSseEnabled=true), tagged deployment=events, deployment-kind=standard, managed-by=sqs-cloudevents-provisioner",
+                "create queue `events` (MaximumMessageSize=1048576, Policy=(the queue policy), SqsManagedSseEnabled=true), tagged deployment=events, deployment-kind=standard, managed-by=sqs-cloudevents-provisioner",
                 "create IAM user `events-forwarder`, tagged deployment=events, deployment-kind=standard, managed-by=sqs-cloudevents-provisioner",
                 "put inline policy `sqs-send-only` on user `events-forwarder`",
                 "create an access key for user `events-forwarder`",
@@ -808,8 +836,8 @@ mod tests {
             &d,
             &Observed::default(),
             Ok(&[
-                "create queue `events-dlq.fifo` (FifoQueue=true, MaximumMessageSize=1048576, SqsManagedSseEnabled=true), tagged deployment=events, deployment-kind=fifo, managed-by=sqs-cloudevents-provisioner",
-                "create queue `events.fifo` (FifoQueue=true, MaximumMessageSize=1048576, RedrivePolicy={\"deadLetterTargetArn\":\"arn:aws:sqs:eu-west-1:123456789012:events-dlq.fifo\",\"maxReceiveCount\":5}, SqsManagedSseEnabled=true), tagged deployment=events, deployment-kind=fifo, managed-by=sqs-cloudevents-provisioner",
+                "create queue `events-dlq.fifo` (FifoQueue=true, MaximumMessageSize=1048576, Policy=(the queue policy), SqsManagedSseEnabled=true), tagged deployment=events, deployment-kind=fifo, managed-by=sqs-cloudevents-provisioner",
+                "create queue `events.fifo` (FifoQueue=true, MaximumMessageSize=1048576, Policy=(the queue policy), RedrivePolicy={\"deadLetterTargetArn\":\"arn:aws:sqs:eu-west-1:123456789012:events-dlq.fifo\",\"maxReceiveCount\":5}, SqsManagedSseEnabled=true), tagged deployment=events, deployment-kind=fifo, managed-by=sqs-cloudevents-provisioner",
                 "create IAM user `events.fifo-forwarder`, tagged deployment=events, deployment-kind=fifo, managed-by=sqs-cloudevents-provisioner",
                 "put inline policy `sqs-send-only` on user `events.fifo-forwarder`",
                 "create an access key for user `events.fifo-forwarder`",
@@ -820,7 +848,7 @@ mod tests {
             &d,
             &Observed::default(),
             Ok(&[
-                "create queue `events` (MaximumMessageSize=1048576, SqsManagedSseEnabled=true), tagged deployment=events, deployment-kind=standard, managed-by=sqs-cloudevents-provisioner",
+                "create queue `events` (MaximumMessageSize=1048576, Policy=(the queue policy), SqsManagedSseEnabled=true), tagged deployment=events, deployment-kind=standard, managed-by=sqs-cloudevents-provisioner",
                 "create IAM role `events-forwarder` with the trust policy, tagged deployment=events, deployment-kind=standard, managed-by=sqs-cloudevents-provisioner",
                 "put inline policy `sqs-send-only` on role `events-forwarder`",
                 "write out.json (mode 0600)",

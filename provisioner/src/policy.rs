@@ -156,6 +156,73 @@ impl PolicyDocument {
     }
 }
 
+/// The queue's resource policy: it denies every request over plain HTTP
+/// (`aws:SecureTransport` false) and grants nothing, so the identity policy alone decides who
+/// may send.
+pub fn queue_policy(queue: &QueueArn) -> Value {
+    serde_json::json!({
+        "Version": VERSION,
+        "Statement": [{
+            "Sid": "DenyInsecureTransport",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "sqs:*",
+            "Resource": queue.to_string(),
+            "Condition": {"Bool": {"aws:SecureTransport": "false"}}
+        }]
+    })
+}
+
+/// The statements of a queue policy that grant anything beyond `sqs:SendMessage` on `queue` to
+/// `principal_arn` alone, one line each naming the statement (its `Sid`, else its position):
+/// a `*` principal, another account or principal, another action (`sqs:*`), another resource,
+/// or any `Not…` element.
+pub fn queue_policy_grants(policy: &Value, principal_arn: &str, queue: &QueueArn) -> Vec<String> {
+    let queue = queue.to_string();
+    let statements = match policy.get("Statement") {
+        Some(Value::Array(items)) => items.iter().collect(),
+        Some(single) => vec![single],
+        None => Vec::new(),
+    };
+    let only = |value: Option<&Value>, wanted: &str| match value {
+        Some(Value::String(s)) => s == wanted,
+        Some(Value::Array(items)) => !items.is_empty() && items.iter().all(|i| i == wanted),
+        _ => false,
+    };
+    statements
+        .into_iter()
+        .enumerate()
+        .filter(|(_, s)| s.get("Effect").and_then(Value::as_str) != Some("Deny"))
+        .filter(|(_, s)| {
+            let principal = s.get("Principal").and_then(|p| p.get("AWS"));
+            let narrow = only(principal, principal_arn)
+                && only(s.get("Action"), SEND_ACTION)
+                && only(s.get("Resource"), &queue)
+                && ["NotPrincipal", "NotAction", "NotResource"]
+                    .iter()
+                    .all(|k| s.get(*k).is_none());
+            !narrow
+        })
+        .map(|(i, s)| {
+            let name = match s.get("Sid").and_then(Value::as_str) {
+                Some(sid) => format!("statement `{sid}`"),
+                None => format!("statement {}", i + 1),
+            };
+            let part = |k: &str| {
+                s.get(k)
+                    .map(Value::to_string)
+                    .unwrap_or_else(|| "(none)".into())
+            };
+            format!(
+                "{name} grants {} to {} on {}",
+                part("Action"),
+                part("Principal"),
+                part("Resource")
+            )
+        })
+        .collect()
+}
+
 /// The identity policy: allow `sqs:SendMessage` on this one queue, nothing else.
 pub fn send_policy(queue: &QueueArn) -> PolicyDocument {
     PolicyDocument {
@@ -253,6 +320,70 @@ fn percent_decode(text: &str) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn queue_policy_grants_beyond_the_principal_are_named() {
+        let queue = arn("eu-west-1", "events", false);
+        let q = queue.to_string();
+        let me = "arn:aws:iam::123456789012:user/events-forwarder";
+        let doc =
+            |statements: Value| serde_json::json!({"Version": VERSION, "Statement": statements});
+        // What apply writes grants nothing.
+        assert_eq!(
+            queue_policy_grants(&queue_policy(&queue), me, &queue),
+            Vec::<String>::new()
+        );
+        // Sending by the principal alone is no widening.
+        let narrow = doc(
+            serde_json::json!([{"Effect": "Allow", "Principal": {"AWS": me}, "Action": "sqs:SendMessage", "Resource": q}]),
+        );
+        assert_eq!(
+            queue_policy_grants(&narrow, me, &queue),
+            Vec::<String>::new()
+        );
+        for (sid, statement) in [
+            (
+                "Anyone",
+                serde_json::json!({"Sid": "Anyone", "Effect": "Allow", "Principal": "*", "Action": "sqs:SendMessage", "Resource": q}),
+            ),
+            (
+                "AnyoneAws",
+                serde_json::json!({"Sid": "AnyoneAws", "Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sqs:SendMessage", "Resource": q}),
+            ),
+            (
+                "Account",
+                serde_json::json!({"Sid": "Account", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::222222222222:root"}, "Action": "sqs:SendMessage", "Resource": q}),
+            ),
+            (
+                "All",
+                serde_json::json!({"Sid": "All", "Effect": "Allow", "Principal": {"AWS": me}, "Action": "sqs:*", "Resource": q}),
+            ),
+            (
+                "Two",
+                serde_json::json!({"Sid": "Two", "Effect": "Allow", "Principal": {"AWS": me}, "Action": ["sqs:SendMessage", "sqs:ReceiveMessage"], "Resource": q}),
+            ),
+            (
+                "Wild",
+                serde_json::json!({"Sid": "Wild", "Effect": "Allow", "Principal": {"AWS": me}, "Action": "sqs:SendMessage", "Resource": "*"}),
+            ),
+            (
+                "Not",
+                serde_json::json!({"Sid": "Not", "Effect": "Allow", "Principal": {"AWS": me}, "NotAction": "sqs:ReceiveMessage", "Action": "sqs:SendMessage", "Resource": q}),
+            ),
+        ] {
+            let found = queue_policy_grants(&doc(serde_json::json!([statement])), me, &queue);
+            assert_eq!(found.len(), 1, "{sid}: {found:?}");
+            assert!(
+                found[0].starts_with(&format!("statement `{sid}`")),
+                "{found:?}"
+            );
+        }
+        // A statement without a Sid is named by its position.
+        let unnamed = doc(
+            serde_json::json!([{"Effect": "Allow", "Principal": "*", "Action": "sqs:*", "Resource": q}]),
+        );
+        assert!(queue_policy_grants(&unnamed, me, &queue)[0].starts_with("statement 1 "));
+    }
 
     fn arn(region: &str, name: &str, fifo: bool) -> QueueArn {
         QueueArn::new(

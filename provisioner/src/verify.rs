@@ -6,10 +6,10 @@
 use serde_json::Value;
 
 use crate::aws::Decision;
-use crate::names::{AccountId, ExternalId, POLICY_NAME, Principal, PrincipalKind};
+use crate::names::{AccountId, ExternalId, POLICY_NAME, Principal, PrincipalKind, QueueName};
 use crate::observe::{self, Identity};
 use crate::plan::{self, PrincipalState};
-use crate::policy::{self, SEND_ACTION};
+use crate::policy::{self, QueueArn, SEND_ACTION};
 use crate::{Auth, Clients, ProvisionError, Spec};
 
 /// What verify found; [`verify`] returns it only when every check passed.
@@ -77,14 +77,31 @@ pub async fn verify(clients: &Clients, spec: &Spec) -> Result<VerifyReport, Prov
         trust: None,
         checks: Vec::new(),
     };
-    check_queue(clients, &id, &mut report).await?;
+    let queue_policies = check_queue(clients, &id, &mut report).await?;
 
     let kind = match &spec.auth {
         Auth::User => PrincipalKind::User,
         Auth::Role { .. } => PrincipalKind::Role,
     };
     let who = Principal::new(kind, id.names.principal.as_str());
-    let Some(principal) = observe::principal(clients, &id.names, &who).await? else {
+    let principal = observe::principal(clients, &id.names, &who).await?;
+    let principal_arn = principal.as_ref().map(|p| p.arn.as_str()).unwrap_or("");
+    for (name, arn, policy) in &queue_policies {
+        let grants = policy
+            .as_ref()
+            .map(|p| policy::queue_policy_grants(p, principal_arn, arn))
+            .unwrap_or_default();
+        report.check(
+            format!("queue `{name}` queue policy grants nothing to anyone but {who}"),
+            grants.is_empty(),
+            if grants.is_empty() {
+                "no grant".to_owned()
+            } else {
+                grants.join("; ")
+            },
+        );
+    }
+    let Some(principal) = principal else {
         report.check(who.to_string(), false, "does not exist: run apply");
         return finish(report);
     };
@@ -105,7 +122,18 @@ pub async fn verify(clients: &Clients, spec: &Spec) -> Result<VerifyReport, Prov
             &mut report,
         )?;
     }
-    check_simulation(clients, &id, &principal.arn, &mut report).await?;
+    let queue_policy = queue_policies
+        .first()
+        .and_then(|(_, _, p)| p.as_ref())
+        .map(Value::to_string);
+    check_simulation(
+        clients,
+        &id,
+        &principal.arn,
+        queue_policy.as_deref(),
+        &mut report,
+    )
+    .await?;
     finish(report)
 }
 
@@ -116,11 +144,14 @@ fn finish(report: VerifyReport) -> Result<VerifyReport, ProvisionError> {
     }
 }
 
+/// Checks each queue's attributes and tags; returns each queue's name, ARN and resource policy,
+/// for the checks that need the principal.
 async fn check_queue(
     clients: &Clients,
     id: &Identity,
     report: &mut VerifyReport,
-) -> Result<(), ProvisionError> {
+) -> Result<Vec<(QueueName, QueueArn, Option<Value>)>, ProvisionError> {
+    let mut policies = Vec::new();
     let queues = std::iter::once((&id.names.queue, &id.queue_arn))
         .chain(id.names.dlq.iter().zip(id.dlq_arn.iter()));
     for (name, arn) in queues {
@@ -153,8 +184,36 @@ async fn check_queue(
             queue.managed,
             if queue.managed { "yes" } else { "no" },
         );
+        let stored = queue
+            .attributes
+            .get(plan::QUEUE_POLICY)
+            .and_then(|p| serde_json::from_str::<Value>(p).ok());
+        let expected = policy::queue_policy(arn);
+        let denies = stored
+            .as_ref()
+            .is_some_and(|p| denies_plain_http(p, &expected));
+        report.check(
+            format!("{what} queue policy denies requests over plain HTTP"),
+            denies,
+            stored
+                .as_ref()
+                .map(Value::to_string)
+                .unwrap_or_else(|| "(no queue policy)".to_owned()),
+        );
+        policies.push((name.clone(), arn.clone(), stored));
     }
-    Ok(())
+    Ok(policies)
+}
+
+/// Whether `policy` holds the statement of `expected` that denies `aws:SecureTransport` false.
+fn denies_plain_http(policy: &Value, expected: &Value) -> bool {
+    let statements = |p: &Value| match p.get("Statement") {
+        Some(Value::Array(items)) => items.clone(),
+        Some(single) => vec![single.clone()],
+        None => Vec::new(),
+    };
+    let present = statements(policy);
+    statements(expected).iter().all(|s| present.contains(s))
 }
 
 fn check_policies(
@@ -262,6 +321,7 @@ async fn check_simulation(
     clients: &Clients,
     id: &Identity,
     principal_arn: &str,
+    queue_policy: Option<&str>,
     report: &mut VerifyReport,
 ) -> Result<(), ProvisionError> {
     let iam = &clients.iam;
@@ -269,7 +329,7 @@ async fn check_simulation(
     let mut actions = vec![SEND_ACTION];
     actions.extend(DENIED_ON_QUEUE);
     let on_queue = iam
-        .simulate_principal_policy(principal_arn, &actions, &queue)
+        .simulate_principal_policy(principal_arn, &actions, &queue, queue_policy)
         .await?;
     expect(report, &on_queue, SEND_ACTION, &queue, true);
     for action in DENIED_ON_QUEUE {
@@ -281,12 +341,12 @@ async fn check_simulation(
         None => format!("{queue}-other"),
     };
     let on_other = iam
-        .simulate_principal_policy(principal_arn, &[SEND_ACTION], &other)
+        .simulate_principal_policy(principal_arn, &[SEND_ACTION], &other, None)
         .await?;
     expect(report, &on_other, SEND_ACTION, &other, false);
     let create_key = "iam:CreateAccessKey";
     let on_self = iam
-        .simulate_principal_policy(principal_arn, &[create_key], principal_arn)
+        .simulate_principal_policy(principal_arn, &[create_key], principal_arn, None)
         .await?;
     expect(report, &on_self, create_key, principal_arn, false);
     Ok(())

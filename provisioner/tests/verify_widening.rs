@@ -101,6 +101,39 @@ async fn a_trust_policy_open_to_anyone_fails_verify() {
     assert!(failure.contains(r#""AWS":"*""#), "{failure}");
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn a_queue_policy_granting_anyone_everything_fails_verify() {
+    let spec = Spec::new(unique("widen-qp-anyone"));
+    let failure = widened(&spec, Widening::QueuePolicy(QueueGrant::Anyone)).await;
+    assert!(failure.contains("queue policy"), "{failure}");
+    assert!(
+        failure.contains("`OpenToAll`"),
+        "the statement is named: {failure}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_queue_policy_granting_another_account_fails_verify() {
+    let spec = role_spec("widen-qp-account");
+    let failure = widened(&spec, Widening::QueuePolicy(QueueGrant::OtherAccount)).await;
+    assert!(failure.contains("queue policy"), "{failure}");
+    assert!(
+        failure.contains("`OtherAccount`"),
+        "the statement is named: {failure}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_queue_policy_granting_the_principal_every_action_fails_verify() {
+    let spec = Spec::new(unique("widen-qp-all"));
+    let failure = widened(&spec, Widening::QueuePolicy(QueueGrant::EveryAction)).await;
+    assert!(failure.contains("queue policy"), "{failure}");
+    assert!(
+        failure.contains("`EveryAction`"),
+        "the statement is named: {failure}"
+    );
+}
+
 /// One way to give the principal more than `sqs:SendMessage` on its queue.
 #[derive(Debug, Clone, Copy)]
 enum Widening {
@@ -116,6 +149,19 @@ enum Widening {
     SecondInlinePolicy,
     /// The role's trust policy lets any principal assume it, without an external id.
     TrustAnyone,
+    /// A statement added to the queue's resource policy.
+    QueuePolicy(QueueGrant),
+}
+
+/// A grant a queue policy can add.
+#[derive(Debug, Clone, Copy)]
+enum QueueGrant {
+    /// `sqs:*` to the principal `*`.
+    Anyone,
+    /// `sqs:SendMessage` to another account.
+    OtherAccount,
+    /// `sqs:*` to the provisioned principal itself.
+    EveryAction,
 }
 
 /// What a widening created, so that it can be undone before destroy.
@@ -131,6 +177,7 @@ struct Undo {
 struct Env {
     clients: Clients,
     iam: aws_sdk_iam::Client,
+    sqs: aws_sdk_sqs::Client,
 }
 
 /// Applies `spec`, sees verify pass, widens, and returns verify's one-line refusal; undoes the
@@ -141,6 +188,7 @@ async fn widened(spec: &Spec, widening: Widening) -> String {
     let env = Env {
         clients: Clients::new(&options).await.expect("clients"),
         iam: aws_sdk_iam::Client::new(&config),
+        sqs: aws_sdk_sqs::Client::new(&config),
     };
     let undo = std::sync::Arc::new(tokio::sync::Mutex::new(Undo::default()));
     let body = {
@@ -253,6 +301,43 @@ async fn widen(env: &Env, spec: &Spec, widening: Widening, undo: &mut Undo) {
         Widening::SecondInlinePolicy => {
             undo.extra_policy = Some("widen-extra".to_owned());
             put_inline(env, &name, role, "widen-extra", &everything).await;
+        }
+        Widening::QueuePolicy(grant) => {
+            let report = provisioner::verify(&env.clients, spec)
+                .await
+                .expect("verify");
+            let queue = report.queue_arn;
+            let me = report.principal_arn.expect("the principal's arn");
+            let (sid, principal, action) = match grant {
+                QueueGrant::Anyone => ("OpenToAll", json!("*"), "sqs:*"),
+                QueueGrant::OtherAccount => (
+                    "OtherAccount",
+                    json!({"AWS": "arn:aws:iam::222222222222:root"}),
+                    "sqs:SendMessage",
+                ),
+                QueueGrant::EveryAction => ("EveryAction", json!({"AWS": me}), "sqs:*"),
+            };
+            let document = json!({
+                "Version": "2012-10-17",
+                "Statement": [{"Sid": sid, "Effect": "Allow", "Principal": principal, "Action": action, "Resource": queue}]
+            })
+            .to_string();
+            let url = env
+                .sqs
+                .get_queue_url()
+                .queue_name(spec.names().expect("names").queue.as_str())
+                .send()
+                .await
+                .expect("queue url")
+                .queue_url
+                .expect("url");
+            env.sqs
+                .set_queue_attributes()
+                .queue_url(url)
+                .attributes(aws_sdk_sqs::types::QueueAttributeName::Policy, document)
+                .send()
+                .await
+                .expect("set the queue policy");
         }
         Widening::TrustAnyone => {
             let document = json!({

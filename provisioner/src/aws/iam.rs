@@ -415,12 +415,14 @@ impl Iam {
         Ok(out.is_some())
     }
 
-    /// Asks IAM what the principal's policies decide for `actions` on `resource`.
+    /// Asks IAM what the principal's policies decide for `actions` on `resource`, with the
+    /// resource's own policy (the queue policy) when it has one.
     pub async fn simulate_principal_policy(
         &self,
         principal_arn: &str,
         actions: &[&str],
         resource: &str,
+        resource_policy: Option<&str>,
     ) -> Result<Vec<Decision>, AwsError> {
         let c = &self.client;
         let page = move |marker: Option<String>| async move {
@@ -429,6 +431,7 @@ impl Iam {
                 .policy_source_arn(principal_arn)
                 .set_action_names(Some(actions.iter().map(|a| (*a).to_owned()).collect()))
                 .resource_arns(resource)
+                .set_resource_policy(resource_policy.map(str::to_owned))
                 .set_marker(marker)
                 .send()
                 .await
