@@ -348,6 +348,10 @@ fn print_plan(plan: &Plan) {
     if let Some(trust) = &plan.trust {
         println!("trust policy document:\n{}", trust.to_pretty_json());
     }
+    println!(
+        "queue policy document:\n{}",
+        serde_json::to_string_pretty(&plan.queue_policy).unwrap_or_default()
+    );
 }
 
 fn print_destroy_plan(plan: &DestroyPlan) {

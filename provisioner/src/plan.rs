@@ -210,6 +210,8 @@ pub struct Plan {
     pub policy: PolicyDocument,
     /// The exact trust policy, in role mode.
     pub trust: Option<PolicyDocument>,
+    /// The exact queue policy (the queue's resource policy).
+    pub queue_policy: Value,
 }
 
 /// The attributes a queue is created with: `own` is its ARN (for its resource policy),
@@ -274,6 +276,7 @@ pub fn compute(desired: &Desired, observed: &Observed) -> Result<Plan, Provision
         kept: Vec::new(),
         warnings: Vec::new(),
         policy: desired.policy.clone(),
+        queue_policy: policy::queue_policy(&desired.queue_arn),
         trust: match &desired.access {
             Access::Role { trust, .. } => Some(trust.clone()),
             Access::User { .. } => None,
