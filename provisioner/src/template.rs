@@ -4,9 +4,9 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::names::{AccountId, ExternalId, MANAGED_BY, POLICY_NAME, Region};
-use crate::plan::queue_attributes;
-use crate::policy::{QueueArn, send_policy, trust_policy};
+use crate::names::{AccountId, ExternalId, POLICY_NAME, Region};
+use crate::plan::{QUEUE_POLICY, queue_attributes};
+use crate::policy::{self, QueueArn, send_policy, trust_policy};
 use crate::{Auth, ProvisionError, Spec};
 
 /// Region prefixes of partitions whose ARNs this template does not write.
@@ -65,9 +65,25 @@ pub fn cloudformation(spec: &Spec, region: &str) -> Result<Template, ProvisionEr
     for statement in policy["Statement"].as_array_mut().into_iter().flatten() {
         statement["Resource"] = json!({"Fn::GetAtt": ["Queue", "Arn"]});
     }
-    let tags = json!([{"Key": MANAGED_BY.0, "Value": MANAGED_BY.1}]);
-    let mut queue: Map<String, Value> = queue_attributes(names.queue.is_fifo(), None)
+    let tags: Vec<Value> = names
+        .tags()
         .into_iter()
+        .map(|(key, value)| json!({"Key": key, "Value": value}))
+        .collect();
+    let tags = Value::Array(tags);
+    let queue_arn = QueueArn::new(&region, &account, &names.queue);
+    // The queue policy is a resource of its own in CloudFormation, pointing at the queue.
+    let mut queue_policy = policy::queue_policy(&queue_arn);
+    for statement in queue_policy["Statement"]
+        .as_array_mut()
+        .into_iter()
+        .flatten()
+    {
+        statement["Resource"] = json!({"Fn::GetAtt": ["Queue", "Arn"]});
+    }
+    let mut queue: Map<String, Value> = queue_attributes(names.queue.is_fifo(), &queue_arn, None)
+        .into_iter()
+        .filter(|(key, _)| key != QUEUE_POLICY)
         .map(|(key, value)| (key, Value::String(value)))
         .collect();
     queue.insert("QueueName".into(), json!(names.queue.as_str()));
@@ -80,6 +96,10 @@ pub fn cloudformation(spec: &Spec, region: &str) -> Result<Template, ProvisionEr
         ),
         "Resources": {
             "Queue": {"Type": "AWS::SQS::Queue", "Properties": queue},
+            "QueuePolicy": {
+                "Type": "AWS::SQS::QueuePolicy",
+                "Properties": {"Queues": [{"Ref": "Queue"}], "PolicyDocument": queue_policy}
+            },
             "Role": {
                 "Type": "AWS::IAM::Role",
                 "Properties": {
