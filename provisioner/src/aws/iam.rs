@@ -275,17 +275,6 @@ impl Iam {
         )
     }
 
-    /// A user's inline policy document, as [`Iam::inline_policy`] gives it; kept for callers
-    /// that know they hold a user (the conformance suite).
-    pub async fn get_user_policy(
-        &self,
-        user: &str,
-        policy: &str,
-    ) -> Result<Option<String>, AwsError> {
-        let p = Principal::new(PrincipalKind::User, user);
-        self.inline_policy(&p, policy).await
-    }
-
     /// Puts (creates or replaces) an inline policy on an existing user or role.
     pub async fn put_inline_policy(
         &self,
