@@ -329,15 +329,24 @@ fn print_outcome(outcome: &Outcome) {
     }
 }
 
-fn print_plan(plan: &Plan) {
-    if plan.changes.is_empty() {
-        println!("no changes: everything is in place");
-    } else {
-        println!("apply would:");
-        for change in &plan.changes {
-            println!("  - {change}");
-        }
+/// `empty` when there are no items, else `header` and the items as a list.
+fn print_list<T: std::fmt::Display>(empty: &str, header: &str, items: &[T]) {
+    if items.is_empty() {
+        println!("{empty}");
+        return;
     }
+    println!("{header}");
+    for item in items {
+        println!("  - {item}");
+    }
+}
+
+fn print_plan(plan: &Plan) {
+    print_list(
+        "no changes: everything is in place",
+        "apply would:",
+        &plan.changes,
+    );
     for kept in &plan.kept {
         println!("keep {kept}");
     }
@@ -355,14 +364,11 @@ fn print_plan(plan: &Plan) {
 }
 
 fn print_destroy_plan(plan: &DestroyPlan) {
-    if plan.deletions.is_empty() {
-        println!("destroy would delete nothing");
-    } else {
-        println!("destroy would delete:");
-        for deletion in &plan.deletions {
-            println!("  - {deletion}");
-        }
-    }
+    print_list(
+        "destroy would delete nothing",
+        "destroy would delete:",
+        &plan.deletions,
+    );
     for absent in &plan.absent {
         println!("already absent {absent}");
     }
