@@ -378,7 +378,9 @@ fn each_boundary_rule_fails_when_broken() {
     check_boundaries(
         "provisioner",
         &[("moto", None)],
-        &["provisioner -> moto (normal): only xtask and the dev-only testkit depend on moto outside dev-dependencies"],
+        &[
+            "provisioner -> moto (normal): only xtask and the dev-only testkit depend on moto outside dev-dependencies",
+        ],
     );
     check_boundaries(
         "provisioner",

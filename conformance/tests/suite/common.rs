@@ -209,7 +209,14 @@ impl Drop for Fixture {
             return;
         }
         let _ = std::fs::remove_dir_all(&self.dir);
-        let (clients, spec) = (self.clients.clone(), self.spec.clone());
+        // A test that failed may have left messages: the clean-up deletes the queue regardless.
+        let (clients, spec) = (
+            self.clients.clone(),
+            Spec {
+                force: true,
+                ..self.spec.clone()
+            },
+        );
         // Best effort, on a runtime of its own: this may run while a test panics inside one.
         let _ = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread()

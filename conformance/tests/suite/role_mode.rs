@@ -82,6 +82,13 @@ async fn the_forwarder_assumes_the_role_and_delivers() {
             if !verdict.conformant {
                 return Err(format!("not conformant: {:?}", verdict.problems));
             }
+            // Judged, so consumed: destroy refuses a queue that still holds messages.
+            sqs.delete_message()
+                .queue_url(&outcome.resources.queue_url)
+                .receipt_handle(message.receipt_handle().unwrap_or_default())
+                .send()
+                .await
+                .map_err(|e| format!("delete: {e:?}"))?;
         }
         Ok(())
     }
