@@ -55,6 +55,17 @@ pub fn is_retryable_code(code: Option<&str>) -> bool {
     code.is_some_and(|code| RETRYABLE_CODES.contains(&code))
 }
 
+/// Whether a failed entry of a batch (`SendMessageBatch`'s `Failed` list) is worth sending again.
+///
+/// A retryable code (throttling, an internal error) is retried whatever `SenderFault` says. An
+/// entry with `SenderFault=false` is retried even when its code is unknown: AWS documents that
+/// flag as "the failure is on the server side", so another attempt may succeed, and the retry
+/// budget bounds the cost when it does not. Only an entry that is the sender's fault with a code
+/// that is not retryable (an invalid attribute, a missing group id) is refused at once.
+pub fn is_retryable_entry(code: &str, sender_fault: bool) -> bool {
+    is_retryable_code(Some(code)) || !sender_fault
+}
+
 /// Runs `attempt` until it succeeds, fails for good, or `backoff`'s budget is spent. An error is
 /// retried when [`is_retryable`] says so, or when its code is one of `also` (such as IAM's
 /// eventual consistency just after a create).
@@ -173,6 +184,28 @@ mod tests {
         assert!(!is_retryable_code(Some("InvalidParameterValue")));
         assert!(!is_retryable_code(None));
         assert!(!is_retryable_code(Some("InvalidMessageContents")));
+    }
+
+    #[test]
+    fn entries() {
+        let check = |code: &str, sender_fault: bool, expected: bool| {
+            assert_eq!(
+                is_retryable_entry(code, sender_fault),
+                expected,
+                "{code} sender_fault={sender_fault}"
+            );
+        };
+        // A retryable code is retried even when SQS blames the sender.
+        check("RequestThrottled", true, true);
+        check("AWS.SimpleQueueService.RequestThrottled", true, true);
+        check("KmsThrottled", true, true);
+        check("InternalError", false, true);
+        // A server-side failure with a code nobody listed is still worth another attempt.
+        check("SomethingNew", false, true);
+        check("MissingFromResponse", false, true);
+        // The sender's fault with a code that is not retryable is final.
+        check("InvalidParameterValue", true, false);
+        check("InvalidMessageContents", true, false);
     }
 
     #[test]

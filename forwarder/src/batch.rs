@@ -1,16 +1,12 @@
-//! What goes into one `SendMessageBatch` request: byte-aware batching, FIFO identifiers, and the
-//! optional CloudEvents message attributes.
+//! What goes into one `SendMessageBatch` request: the size SQS counts for a message and
+//! byte-aware batching. The message itself (body, attributes, FIFO ids) is in
+//! [`crate::message`].
 //!
 //! SQS limits a batch to 10 entries and 1,048,576 bytes, counting each message's body and its
 //! message attributes (name, type and value of each). A message attribute's type is always
 //! "String" here.
 
-use std::fmt::Write as _;
-
 use thiserror::Error;
-
-use crate::encode::sqs_safe;
-use crate::event::Event;
 
 /// The largest message SQS accepts, body and message attributes together.
 pub const MAX_MESSAGE_BYTES: usize = 1_048_576;
@@ -20,12 +16,6 @@ pub const MAX_BATCH_BYTES: usize = 1_048_576;
 
 /// The most entries in one `SendMessageBatch` request.
 pub const MAX_BATCH_ENTRIES: usize = 10;
-
-/// The most message attributes on one message.
-pub const MAX_MESSAGE_ATTRIBUTES: usize = 10;
-
-/// The longest `MessageDeduplicationId` or `MessageGroupId`.
-pub const MAX_ID_CHARS: usize = 128;
 
 /// The data type of every message attribute we send.
 pub const ATTRIBUTE_TYPE: &str = "String";
@@ -62,80 +52,6 @@ pub fn message_size(body: &str, attributes: &[(String, String)]) -> usize {
             .iter()
             .map(|(name, value)| name.len() + ATTRIBUTE_TYPE.len() + value.len())
             .sum::<usize>()
-}
-
-/// A deterministic `MessageDeduplicationId` for an event: CloudEvents consumers may take events
-/// with the same `source` and `id` for duplicates, and so does SQS.
-///
-/// It is `source|id` when that fits in 128 characters that SQS allows (a URI-reference never
-/// contains `|`, so the split is unambiguous). Otherwise it is `sha256:` and the 64 hex digits
-/// of a SHA-256 of both: no `|`, so the two forms never meet, and nobody who controls `source`
-/// and `id` can craft two events that SQS would take for duplicates.
-pub fn dedup_id(source: &str, id: &str) -> String {
-    let direct = source.len() + 1 + id.len() <= MAX_ID_CHARS
-        && !source.contains('|')
-        && source
-            .bytes()
-            .chain(id.bytes())
-            .all(|b| b.is_ascii_graphic());
-    if direct {
-        return format!("{source}|{id}");
-    }
-    // The length first, so that ("ab", "c") and ("a", "bc") differ.
-    let length = (source.len() as u64).to_le_bytes();
-    format!(
-        "sha256:{}",
-        sha256_hex(&[&length, source.as_bytes(), id.as_bytes()])
-    )
-}
-
-/// A `MessageGroupId` for a value (e.g. an attribute chosen with group-by): the value itself when
-/// it is 1 to 128 characters that SQS allows.
-///
-/// Otherwise, the value with every other character replaced by `_`, cut to 63 characters, then
-/// `~` and the 64 hex digits of its SHA-256: still deterministic, at most 128 characters, and
-/// distinct values stay in distinct groups.
-pub fn group_id(value: &str) -> String {
-    if !value.is_empty()
-        && value.len() <= MAX_ID_CHARS
-        && value.bytes().all(|b| b.is_ascii_graphic())
-    {
-        return value.to_owned();
-    }
-    let mut out: String = value
-        .chars()
-        .map(|c| if c.is_ascii_graphic() { c } else { '_' })
-        .take(MAX_ID_CHARS - 65)
-        .collect();
-    out.push('~');
-    out.push_str(&sha256_hex(&[value.as_bytes()]));
-    out
-}
-
-/// The message attributes for `--attributes cloudevents`: `ce-specversion`, `ce-id`,
-/// `ce-source`, `ce-type`, `ce-subject` and `ce-time` (when present) and `content-type` (from
-/// `datacontenttype`, when present), never more than 7.
-///
-/// SQS refuses some characters in attribute values (see [`sqs_safe`]) and attributes cannot
-/// escape them, so an attribute whose value has one is left out: the body carries every
-/// attribute anyway.
-pub fn cloudevents_attributes(event: &Event) -> Vec<(String, String)> {
-    let candidates = [
-        ("ce-specversion", Some(event.specversion())),
-        ("ce-id", Some(event.id())),
-        ("ce-source", Some(event.source())),
-        ("ce-type", Some(event.ty())),
-        ("ce-subject", event.subject()),
-        ("ce-time", event.time()),
-        ("content-type", event.datacontenttype()),
-    ];
-    candidates
-        .into_iter()
-        .filter_map(|(name, value)| {
-            let value = value.filter(|value| sqs_safe(value))?;
-            Some((name.to_owned(), value.to_owned()))
-        })
-        .collect()
 }
 
 impl MessageSize {
@@ -218,31 +134,8 @@ impl<T> Default for Batcher<T> {
     }
 }
 
-/// The SHA-256 of the concatenated parts, in lower-case hex.
-fn sha256_hex(parts: &[&[u8]]) -> String {
-    use sha2::Digest;
-    let mut hash = sha2::Sha256::new();
-    for part in parts {
-        hash.update(part);
-    }
-    hash.finalize()
-        .iter()
-        .fold(String::with_capacity(64), |mut out, byte| {
-            // Writing into a String cannot fail.
-            let _ = write!(out, "{byte:02x}");
-            out
-        })
-}
-
 #[cfg(test)]
 mod tests {
-    use super::*;
-    use crate::event::parse_event;
-
-    fn allowed(id: &str) -> bool {
-        !id.is_empty() && id.len() <= MAX_ID_CHARS && id.bytes().all(|b| b.is_ascii_graphic())
-    }
-
     mod sizes {
         use super::super::*;
 
@@ -340,138 +233,5 @@ mod tests {
             assert!(!batcher.fits(MessageSize::new(MAX_BATCH_BYTES).expect("fits")));
             assert!(batcher.fits(MessageSize::new(MAX_BATCH_BYTES - 1).expect("fits")));
         }
-    }
-
-    #[test]
-    fn dedup_ids() {
-        let check = |source: &str, id: &str, expected: &str| {
-            let actual = dedup_id(source, id);
-            assert_eq!(actual, expected);
-            assert!(allowed(&actual), "{actual}");
-        };
-        check(
-            "golioth/app/gateway/coap",
-            "aa12dc4c-c5ed-4b46-92e5-5a726f4daa81",
-            "golioth/app/gateway/coap|aa12dc4c-c5ed-4b46-92e5-5a726f4daa81",
-        );
-        check("/s", "a|b", "/s|a|b");
-        check(
-            "/s",
-            "x y",
-            "sha256:5649c355846cd3fc5ec5f1d8ca59317cf35c5a78139ad34c314f001292236016",
-        );
-        // Distinct pairs never share an id, whatever the form.
-        let pairs = [
-            ("a/b", "c"),
-            ("a", "b/c"),
-            ("ab", "c"),
-            ("a", "bc"),
-            ("a b", "c"),
-            ("a", "b c"),
-            ("a|b", "c"),
-            ("a", "b|c"),
-            ("é", "1"),
-            (&"s".repeat(100), &"i".repeat(27)),
-            (&"s".repeat(100), &"i".repeat(28)),
-        ];
-        let ids: std::collections::HashSet<_> = pairs
-            .iter()
-            .map(|(source, id)| dedup_id(source, id))
-            .collect();
-        assert_eq!(ids.len(), pairs.len());
-        assert_eq!(dedup_id(&"s".repeat(100), &"i".repeat(27)).len(), 128);
-        assert!(dedup_id(&"s".repeat(100), &"i".repeat(28)).starts_with("sha256:"));
-        assert_eq!(dedup_id("é", "1"), dedup_id("é", "1"));
-    }
-
-    #[test]
-    fn group_ids() {
-        let check = |value: &str, expected: &str| {
-            let actual = group_id(value);
-            assert_eq!(actual, expected);
-            assert!(allowed(&actual), "{actual}");
-        };
-        check("device-42", "device-42");
-        check(
-            "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~",
-            "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~",
-        );
-        check(
-            "a b",
-            "a_b~c8687a08aa5d6ed2044328fa6a697ab8e96dc34291e8c2034ae8c38e6fcc6d65",
-        );
-        check("a_b", "a_b");
-        check(
-            "",
-            "~e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
-        );
-        check(
-            "é",
-            "_~4a99557e4033c3539de2eb65472017cad5f9557f7a0625a09f1c3f6e2ba69c4c",
-        );
-        let long = "x".repeat(200);
-        let id = group_id(&long);
-        assert_eq!(id.len(), 128);
-        assert!(id.starts_with(&"x".repeat(63)));
-        assert_ne!(group_id(&"x".repeat(129)), group_id(&"x".repeat(130)));
-        assert_eq!(group_id(&"x".repeat(128)), "x".repeat(128));
-        assert_eq!(group_id(&"é".repeat(200)).chars().count(), 128);
-    }
-
-    #[test]
-    fn sha256_reference_values() {
-        assert_eq!(
-            sha256_hex(&[b""]),
-            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-        );
-        assert_eq!(
-            sha256_hex(&[b"a", b"bc"]),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
-    }
-
-    #[test]
-    fn attributes() {
-        let check = |line: &str, expected: &[(&str, &str)]| {
-            let event = parse_event(line.as_bytes()).expect("the test event is valid");
-            let actual = cloudevents_attributes(&event);
-            let expected: Vec<_> = expected
-                .iter()
-                .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
-                .collect();
-            assert_eq!(actual, expected);
-            assert!(actual.len() <= MAX_MESSAGE_ATTRIBUTES);
-        };
-        check(
-            r#"{"specversion":"1.0","id":"aa12","source":"golioth/app","type":"T","subject":"stream","datacontenttype":"application/json","time":"2022-01-27T16:17:06.458868Z","ext":"x","data":{}}"#,
-            &[
-                ("ce-specversion", "1.0"),
-                ("ce-id", "aa12"),
-                ("ce-source", "golioth/app"),
-                ("ce-type", "T"),
-                ("ce-subject", "stream"),
-                ("ce-time", "2022-01-27T16:17:06.458868Z"),
-                ("content-type", "application/json"),
-            ],
-        );
-        check(
-            r#"{"id":"1","source":"/s","type":"t","specversion":"1.0"}"#,
-            &[
-                ("ce-specversion", "1.0"),
-                ("ce-id", "1"),
-                ("ce-source", "/s"),
-                ("ce-type", "t"),
-            ],
-        );
-        // Escapes are decoded: attribute values are the strings, not their JSON spelling.
-        check(
-            r#"{"specversion":"1.0","id":"\u00e9","source":"\/s","type":"t"}"#,
-            &[
-                ("ce-specversion", "1.0"),
-                ("ce-id", "\u{e9}"),
-                ("ce-source", "/s"),
-                ("ce-type", "t"),
-            ],
-        );
     }
 }

@@ -1,10 +1,14 @@
-//! From a validated event to the message SQS gets: body, attributes, FIFO group and
-//! deduplication ids. Shared by `send` and `serve`.
+//! The one message type: from a validated event to what SQS gets (body, attributes, FIFO
+//! group and deduplication ids), measured once and refused with a typed [`MessageError`] when
+//! SQS could not take it. Shared by `send` and `serve`.
 
-use crate::batch::{cloudevents_attributes, dedup_id, group_id};
-use crate::encode::encode;
+use std::fmt::Write as _;
+
+use thiserror::Error;
+
+use crate::batch::{MessageSize, message_size};
+use crate::encode::{encode, sqs_safe};
 use crate::event::Event;
-use crate::sqs::Outgoing;
 
 /// Which message attributes go beside the body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -27,9 +31,75 @@ pub struct MessageOptions {
     pub fifo: bool,
 }
 
+/// One message ready to go: its body, what SQS needs beside it, and its size as SQS counts it.
+///
+/// Built only by [`Outgoing::new`] (or [`to_message`]), which measures it once and refuses it
+/// when it is over the SQS limit; the batcher uses that size as it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outgoing {
+    /// The CloudEvent, encoded.
+    pub body: String,
+    /// String message attributes.
+    pub attributes: Vec<(String, String)>,
+    /// FIFO (or fair queue) message group.
+    pub group_id: Option<String>,
+    /// FIFO deduplication id.
+    pub dedup_id: Option<String>,
+    size: MessageSize,
+}
+
+/// Why an event has no message.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum MessageError {
+    /// The queue is FIFO and the event lacks the attribute that names its message group.
+    #[error("attribute `{attribute}`: needed as the FIFO message group (--group-by), but missing")]
+    MissingGroup {
+        /// The attribute (`--group-by`, or `source`).
+        attribute: String,
+    },
+    /// Body and attributes together are over the SQS limit.
+    #[error("message of {size} bytes is over the SQS limit of {limit} bytes")]
+    TooLarge {
+        /// Body plus attributes, in bytes.
+        size: usize,
+        /// The limit.
+        limit: usize,
+    },
+}
+
+impl Outgoing {
+    /// A message of this body and these attributes and ids; refused when SQS would refuse its
+    /// size.
+    pub fn new(
+        body: String,
+        attributes: Vec<(String, String)>,
+        group_id: Option<String>,
+        dedup_id: Option<String>,
+    ) -> Result<Outgoing, MessageError> {
+        let size = MessageSize::new(message_size(&body, &attributes)).map_err(|too_large| {
+            MessageError::TooLarge {
+                size: too_large.size,
+                limit: too_large.limit,
+            }
+        })?;
+        Ok(Outgoing {
+            body,
+            attributes,
+            group_id,
+            dedup_id,
+            size,
+        })
+    }
+
+    /// Its size as SQS counts it, measured when it was built.
+    pub fn size(&self) -> MessageSize {
+        self.size
+    }
+}
+
 /// Builds the message for `event`; fails when a FIFO queue needs a group attribute the event
-/// lacks.
-pub fn to_message(event: &Event, options: &MessageOptions) -> Result<Outgoing, String> {
+/// lacks, or when the message is over the SQS limit of [`MAX_MESSAGE_BYTES`](crate::batch::MAX_MESSAGE_BYTES).
+pub fn to_message(event: &Event, options: &MessageOptions) -> Result<Outgoing, MessageError> {
     let attributes = match options.attributes {
         AttributeMode::None => Vec::new(),
         AttributeMode::Cloudevents => cloudevents_attributes(event),
@@ -42,19 +112,281 @@ pub fn to_message(event: &Event, options: &MessageOptions) -> Result<Outgoing, S
         Some(name) => match event.attribute_str(name) {
             Some(value) => Some(group_id(value)),
             None if options.fifo => {
-                return Err(format!(
-                    "attribute `{name}`: needed as the FIFO message group (--group-by), but missing"
-                ));
+                return Err(MessageError::MissingGroup {
+                    attribute: name.to_owned(),
+                });
             }
             None => None,
         },
         None => None,
     };
     let dedup = options.fifo.then(|| dedup_id(event.source(), event.id()));
-    Ok(Outgoing {
-        body: encode(event),
-        attributes,
-        group_id: group,
-        dedup_id: dedup,
-    })
+    Outgoing::new(encode(event), attributes, group, dedup)
+}
+
+/// The most message attributes on one message.
+pub const MAX_MESSAGE_ATTRIBUTES: usize = 10;
+
+/// The longest `MessageDeduplicationId` or `MessageGroupId`.
+pub const MAX_ID_CHARS: usize = 128;
+
+/// A deterministic `MessageDeduplicationId` for an event: CloudEvents consumers may take events
+/// with the same `source` and `id` for duplicates, and so does SQS.
+///
+/// It is `source|id` when that fits in 128 characters that SQS allows (a URI-reference never
+/// contains `|`, so the split is unambiguous). Otherwise it is `sha256:` and the 64 hex digits
+/// of a SHA-256 of both: no `|`, so the two forms never meet, and nobody who controls `source`
+/// and `id` can craft two events that SQS would take for duplicates.
+pub fn dedup_id(source: &str, id: &str) -> String {
+    let direct = source.len() + 1 + id.len() <= MAX_ID_CHARS
+        && !source.contains('|')
+        && source
+            .bytes()
+            .chain(id.bytes())
+            .all(|b| b.is_ascii_graphic());
+    if direct {
+        return format!("{source}|{id}");
+    }
+    // The length first, so that ("ab", "c") and ("a", "bc") differ.
+    let length = (source.len() as u64).to_le_bytes();
+    format!(
+        "sha256:{}",
+        sha256_hex(&[&length, source.as_bytes(), id.as_bytes()])
+    )
+}
+
+/// A `MessageGroupId` for a value (e.g. an attribute chosen with group-by): the value itself when
+/// it is 1 to 128 characters that SQS allows.
+///
+/// Otherwise, the value with every other character replaced by `_`, cut to 63 characters, then
+/// `~` and the 64 hex digits of its SHA-256: still deterministic, at most 128 characters, and
+/// distinct values stay in distinct groups.
+pub fn group_id(value: &str) -> String {
+    if !value.is_empty()
+        && value.len() <= MAX_ID_CHARS
+        && value.bytes().all(|b| b.is_ascii_graphic())
+    {
+        return value.to_owned();
+    }
+    let mut out: String = value
+        .chars()
+        .map(|c| if c.is_ascii_graphic() { c } else { '_' })
+        .take(MAX_ID_CHARS - 65)
+        .collect();
+    out.push('~');
+    out.push_str(&sha256_hex(&[value.as_bytes()]));
+    out
+}
+
+/// The message attributes for `--attributes cloudevents`: `ce-specversion`, `ce-id`,
+/// `ce-source`, `ce-type`, `ce-subject` and `ce-time` (when present) and `content-type` (from
+/// `datacontenttype`, when present), never more than 7.
+///
+/// SQS refuses some characters in attribute values (see [`sqs_safe`]) and attributes cannot
+/// escape them, so an attribute whose value has one is left out: the body carries every
+/// attribute anyway.
+pub fn cloudevents_attributes(event: &Event) -> Vec<(String, String)> {
+    let candidates = [
+        ("ce-specversion", Some(event.specversion())),
+        ("ce-id", Some(event.id())),
+        ("ce-source", Some(event.source())),
+        ("ce-type", Some(event.ty())),
+        ("ce-subject", event.subject()),
+        ("ce-time", event.time()),
+        ("content-type", event.datacontenttype()),
+    ];
+    candidates
+        .into_iter()
+        .filter_map(|(name, value)| {
+            let value = value.filter(|value| sqs_safe(value))?;
+            Some((name.to_owned(), value.to_owned()))
+        })
+        .collect()
+}
+
+/// The SHA-256 of the concatenated parts, in lower-case hex.
+fn sha256_hex(parts: &[&[u8]]) -> String {
+    use sha2::Digest;
+    let mut hash = sha2::Sha256::new();
+    for part in parts {
+        hash.update(part);
+    }
+    hash.finalize()
+        .iter()
+        .fold(String::with_capacity(64), |mut out, byte| {
+            // Writing into a String cannot fail.
+            let _ = write!(out, "{byte:02x}");
+            out
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::batch::MAX_MESSAGE_BYTES;
+    use crate::event::parse_event;
+
+    fn allowed(id: &str) -> bool {
+        !id.is_empty() && id.len() <= MAX_ID_CHARS && id.bytes().all(|b| b.is_ascii_graphic())
+    }
+
+    #[test]
+    fn dedup_ids() {
+        let check = |source: &str, id: &str, expected: &str| {
+            let actual = dedup_id(source, id);
+            assert_eq!(actual, expected);
+            assert!(allowed(&actual), "{actual}");
+        };
+        check(
+            "golioth/app/gateway/coap",
+            "aa12dc4c-c5ed-4b46-92e5-5a726f4daa81",
+            "golioth/app/gateway/coap|aa12dc4c-c5ed-4b46-92e5-5a726f4daa81",
+        );
+        check("/s", "a|b", "/s|a|b");
+        check(
+            "/s",
+            "x y",
+            "sha256:5649c355846cd3fc5ec5f1d8ca59317cf35c5a78139ad34c314f001292236016",
+        );
+        // Distinct pairs never share an id, whatever the form.
+        let pairs = [
+            ("a/b", "c"),
+            ("a", "b/c"),
+            ("ab", "c"),
+            ("a", "bc"),
+            ("a b", "c"),
+            ("a", "b c"),
+            ("a|b", "c"),
+            ("a", "b|c"),
+            ("é", "1"),
+            (&"s".repeat(100), &"i".repeat(27)),
+            (&"s".repeat(100), &"i".repeat(28)),
+        ];
+        let ids: std::collections::HashSet<_> = pairs
+            .iter()
+            .map(|(source, id)| dedup_id(source, id))
+            .collect();
+        assert_eq!(ids.len(), pairs.len());
+        assert_eq!(dedup_id(&"s".repeat(100), &"i".repeat(27)).len(), 128);
+        assert!(dedup_id(&"s".repeat(100), &"i".repeat(28)).starts_with("sha256:"));
+        assert_eq!(dedup_id("é", "1"), dedup_id("é", "1"));
+    }
+
+    #[test]
+    fn group_ids() {
+        let check = |value: &str, expected: &str| {
+            let actual = group_id(value);
+            assert_eq!(actual, expected);
+            assert!(allowed(&actual), "{actual}");
+        };
+        check("device-42", "device-42");
+        check(
+            "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~",
+            "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~",
+        );
+        check(
+            "a b",
+            "a_b~c8687a08aa5d6ed2044328fa6a697ab8e96dc34291e8c2034ae8c38e6fcc6d65",
+        );
+        check("a_b", "a_b");
+        check(
+            "",
+            "~e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+        );
+        check(
+            "é",
+            "_~4a99557e4033c3539de2eb65472017cad5f9557f7a0625a09f1c3f6e2ba69c4c",
+        );
+        let long = "x".repeat(200);
+        let id = group_id(&long);
+        assert_eq!(id.len(), 128);
+        assert!(id.starts_with(&"x".repeat(63)));
+        assert_ne!(group_id(&"x".repeat(129)), group_id(&"x".repeat(130)));
+        assert_eq!(group_id(&"x".repeat(128)), "x".repeat(128));
+        assert_eq!(group_id(&"é".repeat(200)).chars().count(), 128);
+    }
+
+    #[test]
+    fn sha256_reference_values() {
+        assert_eq!(
+            sha256_hex(&[b""]),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+        assert_eq!(
+            sha256_hex(&[b"a", b"bc"]),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+
+    #[test]
+    fn attributes() {
+        let check = |line: &str, expected: &[(&str, &str)]| {
+            let event = parse_event(line.as_bytes()).expect("the test event is valid");
+            let actual = cloudevents_attributes(&event);
+            let expected: Vec<_> = expected
+                .iter()
+                .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+                .collect();
+            assert_eq!(actual, expected);
+            assert!(actual.len() <= MAX_MESSAGE_ATTRIBUTES);
+        };
+        check(
+            r#"{"specversion":"1.0","id":"aa12","source":"golioth/app","type":"T","subject":"stream","datacontenttype":"application/json","time":"2022-01-27T16:17:06.458868Z","ext":"x","data":{}}"#,
+            &[
+                ("ce-specversion", "1.0"),
+                ("ce-id", "aa12"),
+                ("ce-source", "golioth/app"),
+                ("ce-type", "T"),
+                ("ce-subject", "stream"),
+                ("ce-time", "2022-01-27T16:17:06.458868Z"),
+                ("content-type", "application/json"),
+            ],
+        );
+        check(
+            r#"{"id":"1","source":"/s","type":"t","specversion":"1.0"}"#,
+            &[
+                ("ce-specversion", "1.0"),
+                ("ce-id", "1"),
+                ("ce-source", "/s"),
+                ("ce-type", "t"),
+            ],
+        );
+        // Escapes are decoded: attribute values are the strings, not their JSON spelling.
+        check(
+            r#"{"specversion":"1.0","id":"\u00e9","source":"\/s","type":"t"}"#,
+            &[
+                ("ce-specversion", "1.0"),
+                ("ce-id", "\u{e9}"),
+                ("ce-source", "/s"),
+                ("ce-type", "t"),
+            ],
+        );
+    }
+
+    #[test]
+    fn refusals() {
+        let event = parse_event(br#"{"specversion":"1.0","id":"1","source":"/s","type":"t"}"#)
+            .expect("valid");
+        let fifo = MessageOptions {
+            fifo: true,
+            group_by: Some("subject".to_owned()),
+            ..MessageOptions::default()
+        };
+        let error = to_message(&event, &fifo).expect_err("no subject");
+        assert_eq!(
+            error,
+            MessageError::MissingGroup {
+                attribute: "subject".to_owned()
+            }
+        );
+        let body = "x".repeat(MAX_MESSAGE_BYTES);
+        let message = Outgoing::new(body.clone(), Vec::new(), None, None).expect("at the limit");
+        assert_eq!(message.size().get(), MAX_MESSAGE_BYTES);
+        let attributes = vec![("a".to_owned(), "b".to_owned())];
+        let error = Outgoing::new(body, attributes, None, None).expect_err("over the limit");
+        assert_eq!(
+            error.to_string(),
+            "message of 1048584 bytes is over the SQS limit of 1048576 bytes"
+        );
+    }
 }

@@ -13,10 +13,11 @@ use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use crate::batch::{Batcher, MessageSize};
+use crate::batch::Batcher;
+use crate::message::Outgoing;
 use crate::metrics::Metrics;
-use crate::sqs::{EntryResult, Outgoing, Sqs};
-use aws_access::retry::{Backoff, is_retryable};
+use crate::sqs::{EntryResult, Sqs};
+use aws_access::retry::{Backoff, is_retryable, is_retryable_entry};
 
 /// How the forwarder batches and retries.
 #[derive(Debug, Clone)]
@@ -45,14 +46,6 @@ impl Default for Options {
 /// Why a message was not delivered.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SendError {
-    /// The message is over SQS's size limit; it was not sent.
-    #[error("message of {size} bytes is over the SQS limit of {limit} bytes")]
-    TooLarge {
-        /// Body plus attributes, in bytes.
-        size: usize,
-        /// The limit.
-        limit: usize,
-    },
     /// SQS refused it and another attempt would not help.
     #[error("refused by SQS: {code}: {message}")]
     Refused {
@@ -95,7 +88,6 @@ enum Command {
 
 struct Job {
     message: Outgoing,
-    size: MessageSize,
     reply: oneshot::Sender<Delivery>,
 }
 
@@ -128,22 +120,11 @@ impl Forwarder {
     }
 
     /// Queues a message, waiting while the forwarder is full; the returned [`Pending`] gives
-    /// SQS's answer. A message over the size limit is refused here.
+    /// SQS's answer. The message's size was checked when it was built.
     pub async fn enqueue(&self, message: Outgoing) -> Result<Pending, SendError> {
-        let size = MessageSize::of(&message.body, &message.attributes).map_err(|too_large| {
-            Metrics::inc(&self.metrics.refused);
-            SendError::TooLarge {
-                size: too_large.size,
-                limit: too_large.limit,
-            }
-        })?;
         let (reply, answer) = oneshot::channel();
         self.commands
-            .send(Command::Send(Job {
-                message,
-                size,
-                reply,
-            }))
+            .send(Command::Send(Job { message, reply }))
             .await
             .map_err(|_| SendError::Closed)?;
         Ok(Pending(answer))
@@ -214,7 +195,7 @@ async fn batcher(
         match command {
             None => break,
             Some(Command::Send(job)) => {
-                let size = job.size;
+                let size = job.message.size();
                 if let Some(full) = batcher.push(job, size) {
                     dispatch(full).await;
                 }
@@ -251,7 +232,7 @@ async fn send_with_retries(sqs: &Sqs, mut jobs: Vec<Job>, backoff: Backoff, metr
     loop {
         attempt += 1;
         let messages: Vec<&Outgoing> = jobs.iter().map(|j| &j.message).collect();
-        let bytes = jobs.iter().map(|j| j.size.get()).sum();
+        let bytes = jobs.iter().map(|j| j.message.size().get()).sum();
         let sent_at = Instant::now();
         let result = sqs.send_batch(&messages).await;
         metrics.record_request(messages.len(), bytes, sent_at.elapsed());
@@ -264,14 +245,14 @@ async fn send_with_retries(sqs: &Sqs, mut jobs: Vec<Job>, backoff: Backoff, metr
                         EntryResult::Sent(message_id) => answer(job, Ok(message_id), metrics),
                         EntryResult::Failed {
                             code,
-                            sender_fault: true,
+                            sender_fault,
                             message,
-                        } => {
-                            answer(job, Err(SendError::Refused { code, message }), metrics);
-                        }
-                        EntryResult::Failed { code, message, .. } => {
+                        } if is_retryable_entry(&code, sender_fault) => {
                             last = format!("{code}: {message}");
                             retry.push(job);
+                        }
+                        EntryResult::Failed { code, message, .. } => {
+                            answer(job, Err(SendError::Refused { code, message }), metrics);
                         }
                     }
                 }

@@ -158,7 +158,7 @@ pub async fn send(
             Line::Text(text) => text,
             Line::TooLong(length) => {
                 summary.read += 1;
-                summary.refused += 1;
+                Metrics::inc(&forwarder.metrics().refused);
                 let reason = format!(
                     "line of {length} bytes is over the limit of {max_line} bytes (--max-line-bytes)"
                 );
@@ -194,7 +194,7 @@ pub async fn send(
         let event = match event {
             Ok(event) => event,
             Err(error) => {
-                summary.refused += 1;
+                Metrics::inc(&forwarder.metrics().refused);
                 send_outcome(
                     &outcomes_tx,
                     origin(text),
@@ -210,9 +210,14 @@ pub async fn send(
         }
         let message = match to_message(&event, &options.message) {
             Ok(message) => message,
-            Err(reason) => {
-                summary.refused += 1;
-                send_outcome(&outcomes_tx, origin(text), Outcome::Refused(reason)).await;
+            Err(error) => {
+                Metrics::inc(&forwarder.metrics().refused);
+                send_outcome(
+                    &outcomes_tx,
+                    origin(text),
+                    Outcome::Refused(error.to_string()),
+                )
+                .await;
                 continue;
             }
         };
@@ -221,7 +226,7 @@ pub async fn send(
                 send_outcome(&outcomes_tx, origin(text), Outcome::Pending(pending)).await
             }
             Err(error) => {
-                summary.refused += 1;
+                Metrics::inc(&forwarder.metrics().refused);
                 send_outcome(
                     &outcomes_tx,
                     origin(text),
@@ -242,6 +247,8 @@ pub async fn send(
     summary.failed = counts.failed;
     summary.dead_lettered = counts.dead_lettered;
     let metrics: &Metrics = forwarder.metrics();
+    // The forwarder's metrics own the counts that `serve` reports too.
+    summary.refused = Metrics::get(&metrics.refused);
     summary.requests = Metrics::get(&metrics.requests);
     summary.billing_units = Metrics::get(&metrics.billing_units);
     summary.retried = Metrics::get(&metrics.retried);

@@ -4,6 +4,8 @@ use std::collections::HashMap;
 
 use aws_sdk_sqs::types::{MessageAttributeValue, SendMessageBatchRequestEntry};
 
+use crate::message::Outgoing;
+
 /// A queue URL as SQS returns it; FIFO queues end in `.fifo`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueueUrl(String);
@@ -29,19 +31,6 @@ impl QueueUrl {
     pub fn is_fifo(&self) -> bool {
         self.0.ends_with(".fifo")
     }
-}
-
-/// One message ready to go: its body and what SQS needs beside it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Outgoing {
-    /// The CloudEvent, encoded.
-    pub body: String,
-    /// String message attributes.
-    pub attributes: Vec<(String, String)>,
-    /// FIFO (or fair queue) message group.
-    pub group_id: Option<String>,
-    /// FIFO deduplication id.
-    pub dedup_id: Option<String>,
 }
 
 /// What SQS said of one entry of a batch.

@@ -9,12 +9,11 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use proptest::prelude::*;
 
-use forwarder::batch::{
-    Batcher, MAX_BATCH_BYTES, MAX_BATCH_ENTRIES, MAX_ID_CHARS, MessageSize, dedup_id, group_id,
-};
+use forwarder::batch::{Batcher, MAX_BATCH_BYTES, MAX_BATCH_ENTRIES, MessageSize};
 use forwarder::encode::{encode, sqs_safe};
 use forwarder::event::{Data, Event, is_rfc3339, parse_event};
 use forwarder::glob::glob_match;
+use forwarder::message::{MAX_ID_CHARS, dedup_id, group_id};
 
 use strategies::Json;
 

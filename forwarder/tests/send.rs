@@ -336,3 +336,52 @@ fn without_a_queue_the_error_says_what_to_do() {
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(stderr.contains("--config FILE"), "{stderr}");
 }
+
+/// The library's `send` counts every refusal in the forwarder's metrics, as `serve` does: the
+/// `/metrics` of a process and the summary of `send` agree.
+#[tokio::test]
+async fn refusals_are_counted_in_the_metrics() {
+    use std::sync::Arc;
+
+    use forwarder::metrics::Metrics;
+    use forwarder::pipeline::{Forwarder, Options};
+    use forwarder::send::{Input, SendOptions, send};
+    use forwarder::sqs::{QueueUrl, Sqs};
+
+    let queue = TestQueue::new(false).await;
+    let input = queue.dir.join("refusals.ndjson");
+    let lines = [
+        event("ok", "1"),
+        "{not json".to_owned(),
+        r#"{"specversion":"1.0","id":"x"}"#.to_owned(),
+        event("long", &format!("\"{}\"", "x".repeat(200))),
+    ];
+    std::fs::write(&input, lines.map(|l| format!("{l}\n")).concat()).expect("input");
+    let url = QueueUrl::parse(&queue.url).expect("queue url");
+    let metrics = Arc::new(Metrics::default());
+    let forwarder = Forwarder::start(
+        Sqs::new(queue.sqs.clone(), url),
+        Options::default(),
+        Arc::clone(&metrics),
+    );
+    let options = SendOptions {
+        max_line_bytes: 150,
+        ..SendOptions::default()
+    };
+    let (_stop, stopped) = tokio::sync::watch::channel(false);
+    let summary = send(
+        vec![Input::File(input)],
+        &options,
+        &forwarder,
+        None,
+        |_| {},
+        stopped,
+        None,
+    )
+    .await
+    .expect("send");
+    forwarder.shutdown().await;
+    assert_eq!((summary.sent, summary.refused), (1, 3), "{summary:?}");
+    assert_eq!(Metrics::get(&metrics.refused), summary.refused);
+    assert_eq!(Metrics::get(&metrics.sent), summary.sent);
+}

@@ -1,0 +1,109 @@
+//! `forwarder serve`: CloudEvents over HTTP into SQS, answered only once SQS has the events.
+//!
+//! Ingest (`POST /` and `POST /events`) speaks the CloudEvents HTTP protocol binding in its three
+//! modes: binary (`ce-*` headers, the body is the data), structured
+//! (`application/cloudevents+json`) and batched (`application/cloudevents-batch+json`). Every
+//! event of a request is validated, and its message built and size-checked, before any is queued,
+//! so a request is refused whole or not at all. The answer is a success only once SQS has
+//! accepted every event of the request: a caller that gets a success can forget the events, a
+//! caller that gets an error can send them again (delivery is at least once).
+//!
+//! | status | when |
+//! |--------|------|
+//! | 200 | every event is in the queue: `{"accepted": n, "ids": [...], "messageIds": [...]}` |
+//! | 400 | an invalid event: the problem names the attribute, the rule, and in a batch the index |
+//! | 401 | a token is configured and the request lacks it or has another one |
+//! | 413 | the body is over its limit, or an event's message is over the SQS limit |
+//! | 415 | neither of the three modes (or a CloudEvents format other than JSON) |
+//! | 429 | the in-flight limit is reached (`Retry-After: 1`) |
+//! | 502 | SQS refused the message and another attempt would not help (permissions, a missing queue) |
+//! | 503 | SQS stayed unavailable through the retries, or the request timed out (`Retry-After`) |
+//!
+//! Errors are RFC 9457 problem documents (`application/problem+json`). Memory is bounded: at
+
+mod auth;
+mod binding;
+mod problem;
+mod routes;
+
+use std::future::Future;
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+
+use crate::message::MessageOptions;
+use crate::pipeline::Forwarder;
+use aws_access::secret::Secret;
+
+pub use auth::read_token;
+pub use routes::router;
+
+/// The default body limit of binary and structured requests: twice the SQS limit, since a
+/// structured body may carry whitespace that encoding drops. The exact limit is the encoded
+/// message's, checked after parsing.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
+
+/// The default body limit of batched requests.
+pub const DEFAULT_MAX_BATCH_BODY_BYTES: usize = 10 * 1024 * 1024;
+
+/// The media type of structured mode.
+pub const STRUCTURED: &str = "application/cloudevents+json";
+
+/// The media type of batched mode.
+pub const BATCH: &str = "application/cloudevents-batch+json";
+
+/// How `serve` answers.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// How events become messages.
+    pub message: MessageOptions,
+    /// When set, ingest requires `Authorization: Bearer <token>`.
+    pub token: Option<Secret>,
+    /// Ingest requests handled at once; one more gets 429.
+    pub max_in_flight_requests: usize,
+    /// The largest body of a binary or structured request.
+    pub max_body_bytes: usize,
+    /// The largest body of a batched request.
+    pub max_batch_body_bytes: usize,
+    /// How long one ingest request may take, body and SQS retries included; longer gets 503.
+    /// It should exceed the retry budget of the forwarder.
+    pub request_timeout: Duration,
+    /// The `Retry-After` of a 503.
+    pub retry_after: Duration,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        ServeOptions {
+            message: MessageOptions::default(),
+            token: None,
+            max_in_flight_requests: 64,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            max_batch_body_bytes: DEFAULT_MAX_BATCH_BODY_BYTES,
+            request_timeout: Duration::from_secs(60),
+            retry_after: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Serves until `shutdown` completes, then stops accepting, finishes the requests in flight and
+/// shuts `forwarder` down (when this holds its last reference; otherwise it is flushed).
+pub async fn serve(
+    listener: TcpListener,
+    forwarder: Arc<Forwarder>,
+    options: ServeOptions,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> io::Result<()> {
+    let app = router(Arc::clone(&forwarder), options);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    // Every request waited for its answers, so nothing is pending; flushing makes sure.
+    forwarder.flush().await;
+    if let Ok(forwarder) = Arc::try_unwrap(forwarder) {
+        forwarder.shutdown().await;
+    }
+    Ok(())
+}

@@ -1,0 +1,241 @@
+//! The router of `serve` and its handlers: ingest (validate every event, build every message,
+//! then deliver and answer), `/healthz` and `/metrics`.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::error_handling::HandleErrorLayer;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{BoxError, Json, Router};
+use serde::Serialize;
+use tokio::sync::Semaphore;
+use tower::ServiceBuilder;
+
+use super::ServeOptions;
+use super::auth::authorize;
+use super::binding::{Invalid, Mode, binary_event, mode, read_body, split_array};
+use super::problem::{Kind, Problem};
+use crate::event::{Event, parse_event};
+use crate::message::{MessageError, MessageOptions, Outgoing, to_message};
+use crate::pipeline::Forwarder;
+
+/// The routes of `serve`: ingest, `GET /healthz` and `GET /metrics`.
+pub fn router(forwarder: Arc<Forwarder>, options: ServeOptions) -> Router {
+    let retry_after = options.retry_after;
+    let timeout = options.request_timeout;
+    let shared = Arc::new(Shared {
+        forwarder,
+        permits: Semaphore::new(options.max_in_flight_requests.max(1)),
+        options,
+        responses: Mutex::default(),
+    });
+    let timeout = ServiceBuilder::new()
+        .layer(HandleErrorLayer::new(move |error: BoxError| async move {
+            if error.is::<tower::timeout::error::Elapsed>() {
+                Problem::timeout(timeout, retry_after).into_response()
+            } else {
+                Problem::new(Kind::Internal, error.to_string()).into_response()
+            }
+        }))
+        .timeout(timeout);
+    Router::new()
+        .route("/", post(ingest))
+        .route("/events", post(ingest))
+        .layer(timeout)
+        .layer(middleware::from_fn_with_state(Arc::clone(&shared), count))
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .with_state(shared)
+}
+
+struct Shared {
+    forwarder: Arc<Forwarder>,
+    options: ServeOptions,
+    permits: Semaphore,
+    responses: Mutex<BTreeMap<u16, u64>>,
+}
+
+/// The answer to an ingest request once SQS has every event.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Accepted {
+    accepted: usize,
+    /// The events' `id` attributes, in request order.
+    ids: Vec<String>,
+    /// SQS's message ids, in the same order.
+    message_ids: Vec<String>,
+}
+
+async fn ingest(State(shared): State<Arc<Shared>>, request: Request) -> Response {
+    match accept(&shared, request).await {
+        Ok(accepted) => (StatusCode::OK, Json(accepted)).into_response(),
+        Err(problem) => {
+            tracing::debug!(status = problem.kind.status().as_u16(), detail = %problem.detail, "refused");
+            problem.into_response()
+        }
+    }
+}
+
+async fn accept(shared: &Shared, request: Request) -> Result<Accepted, Problem> {
+    let (parts, body) = request.into_parts();
+    authorize(shared.options.token.as_ref(), &parts.headers)?;
+    let _permit = shared.permits.try_acquire().map_err(|_| Problem::busy())?;
+    let mode = mode(&parts.headers)?;
+    let limit = match mode {
+        Mode::Batch => shared.options.max_batch_body_bytes,
+        Mode::Binary | Mode::Structured => shared.options.max_body_bytes,
+    };
+    let body = read_body(body, &parts.headers, limit).await?;
+    let metrics = shared.forwarder.metrics();
+    let events = match mode {
+        Mode::Binary => vec![binary_event(&parts.headers, &body)],
+        Mode::Structured => vec![parse_event(&body).map_err(Invalid::from)],
+        Mode::Batch => match split_array(&body) {
+            Some(elements) => elements
+                .into_iter()
+                .map(|raw| parse_event(raw).map_err(Invalid::from))
+                .collect(),
+            None => {
+                // The body as a whole is wrong, not one event of it: no index.
+                metrics.received.fetch_add(1, Ordering::Relaxed);
+                metrics.refused.fetch_add(1, Ordering::Relaxed);
+                let invalid = Invalid {
+                    attribute: None,
+                    rule: "json",
+                    detail: "a batch must be a JSON array of events".to_owned(),
+                };
+                return Err(Problem::invalid(invalid, None));
+            }
+        },
+    };
+    // Events own their attributes: the body is no longer needed.
+    drop(body);
+    let count = events.len() as u64;
+    metrics.received.fetch_add(count, Ordering::Relaxed);
+    let refuse = |problem: Problem| {
+        metrics.refused.fetch_add(count, Ordering::Relaxed);
+        problem
+    };
+    let batch = mode == Mode::Batch;
+    let mut valid = Vec::with_capacity(events.len());
+    for (index, event) in events.into_iter().enumerate() {
+        match event {
+            Ok(event) => valid.push(event),
+            Err(invalid) => return Err(refuse(Problem::invalid(invalid, batch.then_some(index)))),
+        }
+    }
+    let mut messages = Vec::with_capacity(valid.len());
+    for (index, event) in valid.iter().enumerate() {
+        let message = message(event, &shared.options.message)
+            .map_err(|problem| refuse(problem.at(batch.then_some(index))))?;
+        messages.push(message);
+    }
+    let ids = valid.iter().map(|event| event.id().to_owned()).collect();
+    drop(valid);
+    deliver(&shared.forwarder, messages, ids, shared.options.retry_after).await
+}
+
+/// Queues every message, then waits for every answer.
+async fn deliver(
+    forwarder: &Forwarder,
+    messages: Vec<Outgoing>,
+    ids: Vec<String>,
+    retry_after: Duration,
+) -> Result<Accepted, Problem> {
+    let mut pending = Vec::with_capacity(messages.len());
+    for message in messages {
+        pending.push(forwarder.enqueue(message).await);
+    }
+    let total = pending.len();
+    let mut message_ids = Vec::with_capacity(total);
+    let mut failures = Vec::new();
+    for (index, pending) in pending.into_iter().enumerate() {
+        let delivery = match pending {
+            Ok(pending) => pending.wait().await,
+            Err(error) => Err(error),
+        };
+        match delivery {
+            Ok(message_id) => message_ids.push(message_id),
+            Err(error) => failures.push((index, error)),
+        }
+    }
+    if failures.is_empty() {
+        return Ok(Accepted {
+            accepted: total,
+            ids,
+            message_ids,
+        });
+    }
+    Err(Problem::undelivered(&failures, total, retry_after))
+}
+
+/// The message of a valid event: refused when the FIFO group attribute is missing (400) or the
+/// message is over the SQS limit (413).
+fn message(event: &Event, options: &MessageOptions) -> Result<Outgoing, Problem> {
+    to_message(event, options).map_err(|error| match error {
+        MessageError::MissingGroup { ref attribute } => Problem::invalid(
+            Invalid {
+                attribute: Some(attribute.clone()),
+                rule: "group-by",
+                detail: error.to_string(),
+            },
+            None,
+        ),
+        MessageError::TooLarge { .. } => Problem::new(Kind::EventTooLarge, error.to_string()),
+    })
+}
+
+/// Counts the responses to ingest requests by status.
+async fn count(State(shared): State<Arc<Shared>>, request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    if let Ok(mut responses) = shared.responses.lock() {
+        *responses.entry(response.status().as_u16()).or_default() += 1;
+    }
+    response
+}
+
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
+    use std::fmt::Write as _;
+    let mut text = shared.forwarder.metrics().prometheus();
+    text.push_str(
+        "# HELP forwarder_http_responses_total Responses to ingest requests, by status code.\n\
+         # TYPE forwarder_http_responses_total counter\n",
+    );
+    if let Ok(responses) = shared.responses.lock() {
+        for (code, n) in responses.iter() {
+            let _ = writeln!(
+                text,
+                "forwarder_http_responses_total{{code=\"{code}\"}} {n}"
+            );
+        }
+    }
+    let in_flight = shared
+        .options
+        .max_in_flight_requests
+        .max(1)
+        .saturating_sub(shared.permits.available_permits());
+    let _ = writeln!(
+        text,
+        "# HELP forwarder_http_requests_in_flight Ingest requests being handled.\n\
+         # TYPE forwarder_http_requests_in_flight gauge\n\
+         forwarder_http_requests_in_flight {in_flight}"
+    );
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+        )],
+        text,
+    )
+        .into_response()
+}
