@@ -137,6 +137,24 @@ struct ServeArgs {
     /// Seconds one request may take, body and retries included, before it gets 503.
     #[arg(long, default_value_t = 60)]
     request_timeout_seconds: u64,
+    /// Seconds a client may take to send a request's header before its connection is closed.
+    #[arg(long, default_value_t = 10)]
+    header_timeout_seconds: u64,
+    /// Seconds a connection may stay open with no request in progress.
+    #[arg(long, default_value_t = 60)]
+    idle_timeout_seconds: u64,
+    /// Connections open at once; more are closed as soon as they are accepted.
+    #[arg(long, default_value_t = 1024)]
+    max_connections: usize,
+    /// Body bytes the requests in flight may hold together; a request that does not fit gets 429.
+    #[arg(long, default_value_t = 64 * 1024 * 1024)]
+    max_in_flight_bytes: usize,
+    /// The most events in one batched request; more gets 413.
+    #[arg(long, default_value_t = 1000)]
+    max_batch_events: usize,
+    /// Seconds shutdown waits for the requests in flight before closing their connections.
+    #[arg(long, default_value_t = 30)]
+    shutdown_timeout_seconds: u64,
 }
 
 fn main() -> ExitCode {
@@ -342,6 +360,12 @@ async fn run_serve(args: ServeArgs) -> Result<ExitCode> {
         max_body_bytes: args.max_body_bytes,
         max_batch_body_bytes: args.max_batch_body_bytes,
         request_timeout: Duration::from_secs(args.request_timeout_seconds),
+        header_timeout: Duration::from_secs(args.header_timeout_seconds.max(1)),
+        idle_timeout: Duration::from_secs(args.idle_timeout_seconds.max(1)),
+        max_connections: args.max_connections.max(1),
+        max_in_flight_bytes: args.max_in_flight_bytes.max(1),
+        max_batch_events: args.max_batch_events.max(1),
+        shutdown_timeout: Duration::from_secs(args.shutdown_timeout_seconds),
         ..ServeOptions::default()
     };
     let pipeline = Options {

@@ -932,3 +932,277 @@ fn load_request(
         }
     }
 }
+
+/// Opens `n` connections that each send half a request header and then nothing.
+fn half_open(address: &str, n: usize) -> Vec<std::net::TcpStream> {
+    (0..n)
+        .map(|_| {
+            let mut stream = std::net::TcpStream::connect(address).expect("connect");
+            stream
+                .write_all(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Ty")
+                .expect("half a header");
+            stream
+        })
+        .collect()
+}
+
+/// Waits until the server closes `stream` (EOF or reset); panics when it stays open for a minute,
+/// far longer than any timeout the tests configure.
+fn closed_by_server(stream: &mut std::net::TcpStream) {
+    stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .expect("read timeout");
+    let mut buffer = [0; 1024];
+    loop {
+        match stream.read(&mut buffer) {
+            Ok(0) => return,
+            Ok(_) => continue,
+            Err(error) if error.kind() == std::io::ErrorKind::ConnectionReset => return,
+            Err(error) => panic!("the server did not close the connection: {error}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn half_open_connections_are_closed_and_take_no_slot() {
+    let sqs = localstack().await;
+    let queue = sqs.queue("half-open").await;
+    let server = sqs.serve(
+        &queue,
+        &[
+            "--header-timeout-seconds",
+            "2",
+            "--max-in-flight-requests",
+            "1",
+        ],
+    );
+    let address = server.base.trim_start_matches("http://").to_owned();
+    let mut held = half_open(&address, 900);
+    // They hold no request slot: a normal request is served while all of them are open.
+    post_structured(&http(), &server, event("h-1", ""))
+        .await
+        .accepted(&["h-1"]);
+    for stream in &mut held {
+        closed_by_server(stream);
+    }
+    assert_eq!(queue.bodies().await, [event("h-1", "")]);
+    drop(server);
+    queue.delete().await;
+}
+
+#[tokio::test]
+async fn sigterm_exits_while_half_open_connections_are_held() {
+    let sqs = localstack().await;
+    let queue = sqs.queue("half-open-stop").await;
+    let mut server = sqs.serve(
+        &queue,
+        &[
+            "--header-timeout-seconds",
+            "600",
+            "--shutdown-timeout-seconds",
+            "1",
+        ],
+    );
+    let address = server.base.trim_start_matches("http://").to_owned();
+    let held = half_open(&address, 900);
+    let status = Command::new("kill")
+        .args(["-TERM", &server.child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let exit = loop {
+        if let Some(exit) = server.child.try_wait().expect("wait") {
+            break exit;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "serve did not exit while connections were held"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(exit.code(), Some(0), "{}", server.stderr());
+    drop(held);
+    drop(server);
+    queue.delete().await;
+}
+
+#[tokio::test]
+async fn idle_connections_and_connections_over_the_cap_are_closed() {
+    let sqs = localstack().await;
+    let queue = sqs.queue("idle").await;
+    let server = sqs.serve(
+        &queue,
+        &[
+            "--header-timeout-seconds",
+            "600",
+            "--idle-timeout-seconds",
+            "1",
+            "--max-connections",
+            "2",
+        ],
+    );
+    let address = server.base.trim_start_matches("http://").to_owned();
+    // A keep-alive connection that made one request and then says nothing is closed.
+    let mut idle = std::net::TcpStream::connect(&address).expect("connect");
+    let body = event("i-1", "");
+    write!(
+        idle,
+        "POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/cloudevents+json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("a request");
+    closed_by_server(&mut idle);
+    // Two connections fill the cap; a third is closed at once, and served again once one goes.
+    let first = std::net::TcpStream::connect(&address).expect("connect");
+    let _second = std::net::TcpStream::connect(&address).expect("connect");
+    let mut third = std::net::TcpStream::connect(&address).expect("connect");
+    closed_by_server(&mut third);
+    drop(first);
+    assert_eq!(queue.bodies().await, [body]);
+    drop(server);
+    queue.delete().await;
+}
+
+#[tokio::test]
+async fn batches_over_the_event_cap_and_bodies_over_the_byte_budget_are_refused() {
+    let sqs = localstack().await;
+    let queue = sqs.queue("caps").await;
+    let server = sqs.serve(
+        &queue,
+        &["--max-batch-events", "2", "--max-in-flight-bytes", "1000"],
+    );
+    let client = http();
+    let batch = format!(
+        "[{},{},{}]",
+        event("c-1", ""),
+        event("c-2", ""),
+        event("c-3", "")
+    );
+    let response = client
+        .post(server.url("/"))
+        .header("content-type", "application/cloudevents-batch+json")
+        .body(batch)
+        .send()
+        .await
+        .expect("POST");
+    Answer::read(response).await.problem(413, json!({}));
+    let big = event("c-4", &format!(r#","data":"{}""#, "x".repeat(1200)));
+    post_structured(&client, &server, big)
+        .await
+        .problem(413, json!({}));
+    // A request holding part of the budget makes the next one that does not fit wait its turn.
+    let address = server.base.trim_start_matches("http://").to_owned();
+    let mut holder = std::net::TcpStream::connect(&address).expect("connect");
+    write!(
+        holder,
+        "POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/cloudevents+json\r\nContent-Length: 950\r\n\r\n{{"
+    )
+    .expect("a head");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while server
+        .metric(&client, "forwarder_http_requests_in_flight")
+        .await
+        != Some(1)
+    {
+        assert!(Instant::now() < deadline, "the request never started");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let answer = post_structured(
+        &client,
+        &server,
+        event("c-5", &format!(r#","data":"{}""#, "x".repeat(100))),
+    )
+    .await;
+    answer.problem(429, json!({}));
+    assert!(answer.retry_after.is_some(), "{answer:?}");
+    drop(holder);
+    let mut ok = None;
+    while ok.is_none() {
+        let answer = post_structured(&client, &server, event("c-6", "")).await;
+        if answer.status == StatusCode::OK {
+            ok = Some(answer);
+        } else {
+            assert!(Instant::now() < deadline, "{answer:?}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    assert_eq!(queue.bodies().await, [event("c-6", "")]);
+    drop(server);
+    queue.delete().await;
+}
+
+#[tokio::test]
+async fn a_partly_accepted_batch_lists_the_ids_in_the_queue() {
+    use support::fault_proxy::{FaultProxy, Schedule};
+
+    let sqs = localstack().await;
+    let queue = sqs.queue("partial").await;
+    // Every SendMessageBatch loses one to three entries, to sender faults (final) and server
+    // faults (retried, and failed again, until the short retry budget is spent).
+    let proxy = FaultProxy::start(
+        &sqs.endpoint,
+        Schedule {
+            seed: 7,
+            partial: 1.0,
+            ..Schedule::default()
+        },
+    )
+    .await;
+    let server = Server::start(&[
+        "--queue-url",
+        &queue.url,
+        "--endpoint-url",
+        proxy.endpoint(),
+        "--retry-max-seconds",
+        "2",
+    ]);
+    let events: Vec<String> = (0..10).map(|i| event(&format!("p-{i}"), "")).collect();
+    let response = http()
+        .post(server.url("/"))
+        .header("content-type", "application/cloudevents-batch+json")
+        .body(format!("[{}]", events.join(",")))
+        .send()
+        .await
+        .expect("POST");
+    let answer = Answer::read(response).await;
+    assert!(matches!(answer.status.as_u16(), 502 | 503), "{answer:?}");
+    assert_eq!(
+        answer.content_type, "application/problem+json",
+        "{answer:?}"
+    );
+    let ids = |value: &Value| -> BTreeSet<String> {
+        value
+            .as_array()
+            .unwrap_or_else(|| panic!("a list: {answer:?}"))
+            .iter()
+            .map(|id| id.as_str().expect("an id").to_owned())
+            .collect()
+    };
+    let accepted = ids(&answer.body["accepted"]);
+    let failed: BTreeSet<String> = answer.body["failed"]
+        .as_array()
+        .unwrap_or_else(|| panic!("failed: {answer:?}"))
+        .iter()
+        .map(|failure| {
+            assert!(failure["reason"].is_string(), "{answer:?}");
+            failure["id"].as_str().expect("an id").to_owned()
+        })
+        .collect();
+    assert!(!failed.is_empty(), "{answer:?}");
+    assert!(accepted.is_disjoint(&failed), "{answer:?}");
+    let all: BTreeSet<String> = (0..10).map(|i| format!("p-{i}")).collect();
+    assert_eq!(&accepted | &failed, all, "{answer:?}");
+    let queued: BTreeSet<String> = queue
+        .bodies()
+        .await
+        .iter()
+        .map(|body| {
+            let event: Value = serde_json::from_str(body).expect("JSON");
+            event["id"].as_str().expect("an id").to_owned()
+        })
+        .collect();
+    assert_eq!(queued, accepted, "{answer:?}");
+    drop(server);
+    queue.delete().await;
+}

@@ -258,6 +258,13 @@ pub(super) fn split_array(body: &[u8]) -> Option<Vec<&[u8]>> {
     }
 }
 
+/// The request's `Content-Length`, when it has a valid one.
+pub(super) fn content_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok()?.parse::<u64>().ok())
+}
+
 /// Reads a body of at most `limit` bytes; a larger one is refused as soon as it is known to be
 /// larger, by `Content-Length` or while reading.
 pub(super) async fn read_body(
@@ -265,9 +272,7 @@ pub(super) async fn read_body(
     headers: &HeaderMap,
     limit: usize,
 ) -> Result<Vec<u8>, Problem> {
-    let length = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|value| value.to_str().ok()?.parse::<u64>().ok());
+    let length = content_length(headers);
     if length.is_some_and(|length| length > limit as u64) {
         return Err(Problem::body_too_large(limit));
     }

@@ -23,6 +23,7 @@
 
 mod auth;
 mod binding;
+mod connections;
 mod problem;
 mod routes;
 
@@ -72,6 +73,19 @@ pub struct ServeOptions {
     pub request_timeout: Duration,
     /// The `Retry-After` of a 503.
     pub retry_after: Duration,
+    /// How long a client may take to send a request's header; then the connection is closed.
+    pub header_timeout: Duration,
+    /// How long a connection may stay open without a request in progress.
+    pub idle_timeout: Duration,
+    /// Connections open at once; one more is closed as soon as it is accepted.
+    pub max_connections: usize,
+    /// Body bytes reserved by the requests in flight, together; a request whose body does not
+    /// fit now gets 429, one larger than the whole budget 413.
+    pub max_in_flight_bytes: usize,
+    /// The most events in one batched request; more gets 413.
+    pub max_batch_events: usize,
+    /// How long shutdown waits for the requests in flight before closing their connections.
+    pub shutdown_timeout: Duration,
 }
 
 impl Default for ServeOptions {
@@ -84,22 +98,32 @@ impl Default for ServeOptions {
             max_batch_body_bytes: DEFAULT_MAX_BATCH_BODY_BYTES,
             request_timeout: Duration::from_secs(60),
             retry_after: Duration::from_secs(5),
+            header_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            max_connections: 1024,
+            max_in_flight_bytes: 64 * 1024 * 1024,
+            max_batch_events: 1000,
+            shutdown_timeout: Duration::from_secs(30),
         }
     }
 }
 
-/// Serves until `shutdown` completes, then stops accepting, finishes the requests in flight and
-/// shuts `forwarder` down (when this holds its last reference; otherwise it is flushed).
+/// Serves until `shutdown` completes, then stops accepting, finishes the requests in flight
+/// (within `options.shutdown_timeout`) and shuts `forwarder` down (when this holds its last reference; otherwise it is flushed).
 pub async fn serve(
     listener: TcpListener,
     forwarder: Arc<Forwarder>,
     options: ServeOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
+    let limits = connections::Limits {
+        header_timeout: options.header_timeout,
+        idle_timeout: options.idle_timeout,
+        max_connections: options.max_connections,
+        shutdown_timeout: options.shutdown_timeout,
+    };
     let app = router(Arc::clone(&forwarder), options);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    connections::accept_loop(listener, app, limits, shutdown).await?;
     // Every request waited for its answers, so nothing is pending; flushing makes sure.
     forwarder.flush().await;
     if let Ok(forwarder) = Arc::try_unwrap(forwarder) {

@@ -22,6 +22,15 @@ pub(super) struct Problem {
     /// The event of a batch the problem is about.
     pub(super) index: Option<usize>,
     pub(super) retry_after: Option<Duration>,
+    /// Of a request of several events partly delivered: the ids in the queue, and the others.
+    pub(super) partial: Option<(Vec<String>, Vec<Failed>)>,
+}
+
+/// An event of a partly delivered request that is not in the queue.
+#[derive(Debug, Serialize)]
+pub(super) struct Failed {
+    id: String,
+    reason: String,
 }
 
 /// The kinds of problem, each with its status, `type` and `title`.
@@ -55,6 +64,10 @@ struct Document<'a> {
     rule: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     index: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    accepted: Option<&'a [String]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    failed: Option<&'a [Failed]>,
 }
 
 impl Problem {
@@ -66,6 +79,7 @@ impl Problem {
             rule: None,
             index: None,
             retry_after: None,
+            partial: None,
         }
     }
 
@@ -94,6 +108,35 @@ impl Problem {
         problem
     }
 
+    pub(super) fn busy_bytes() -> Problem {
+        let mut problem = Problem::new(
+            Kind::TooManyRequests,
+            "the byte budget of the requests in flight is used up (--max-in-flight-bytes)"
+                .to_owned(),
+        );
+        problem.retry_after = Some(Duration::from_secs(1));
+        problem
+    }
+
+    pub(super) fn over_budget(budget: usize) -> Problem {
+        Problem::new(
+            Kind::BodyTooLarge,
+            format!(
+                "the body is over the byte budget of {budget} bytes for all requests in flight \
+                 (--max-in-flight-bytes)"
+            ),
+        )
+    }
+
+    pub(super) fn too_many_events(events: usize, limit: usize) -> Problem {
+        Problem::new(
+            Kind::BodyTooLarge,
+            format!(
+                "a batch of {events} events is over the limit of {limit} events (--max-batch-events)"
+            ),
+        )
+    }
+
     pub(super) fn body_too_large(limit: usize) -> Problem {
         Problem::new(
             Kind::BodyTooLarge,
@@ -114,15 +157,18 @@ impl Problem {
     }
 
     /// Some events were not delivered: 502 when SQS refused one (another attempt would not
-    /// help), else 503 (unavailable, or shutting down).
+    /// help), else 503 (unavailable, or shutting down). For a request of several events, the
+    /// problem lists the `ids` already in the queue as `accepted` and the others as `failed`
+    /// with their reason, so that a client sends again only those.
     pub(super) fn undelivered(
         failures: &[(usize, SendError)],
-        total: usize,
+        ids: &[String],
         retry_after: Duration,
     ) -> Problem {
         for (index, error) in failures {
             tracing::warn!(index, %error, "event not delivered");
         }
+        let total = ids.len();
         let refused = failures
             .iter()
             .find(|(_, error)| matches!(error, SendError::Refused { .. }));
@@ -133,15 +179,11 @@ impl Problem {
             SendError::Refused { .. } => Kind::RefusedBySqs,
             SendError::Unavailable { .. } | SendError::Closed => Kind::SqsUnavailable,
         };
-        let mut detail = match error {
-            // SQS's message may name the account or the queue: the code is enough for a caller.
-            SendError::Refused { code, .. } => format!("SQS refused the message: {code}"),
-            other => other.to_string(),
-        };
+        let mut detail = reason(error);
         if total > 1 {
             detail = format!(
-                "{} of {total} events not queued (first: event {index}: {detail}); {} were \
-                 queued and would be sent again by a retry",
+                "{} of {total} events not queued (first: event {index}: {detail}); the {} in \
+                 `accepted` are in the queue: send only those in `failed` again",
                 failures.len(),
                 total - failures.len()
             );
@@ -149,11 +191,34 @@ impl Problem {
         let mut problem = Problem::new(kind, detail);
         if total > 1 {
             problem.index = Some(*index);
+            let failed: Vec<Failed> = failures
+                .iter()
+                .map(|(index, error)| Failed {
+                    id: ids.get(*index).cloned().unwrap_or_default(),
+                    reason: reason(error),
+                })
+                .collect();
+            let accepted = ids
+                .iter()
+                .enumerate()
+                .filter(|(index, _)| !failures.iter().any(|(failed, _)| failed == index))
+                .map(|(_, id)| id.clone())
+                .collect();
+            problem.partial = Some((accepted, failed));
         }
         if kind == Kind::SqsUnavailable {
             problem.retry_after = Some(retry_after);
         }
         problem
+    }
+}
+
+/// Why an event was not delivered, for a client: SQS's message may name the account or the
+/// queue, so a refusal shows its code only.
+fn reason(error: &SendError) -> String {
+    match error {
+        SendError::Refused { code, .. } => format!("SQS refused the message: {code}"),
+        other => other.to_string(),
     }
 }
 
@@ -223,6 +288,11 @@ impl IntoResponse for Problem {
             attribute: self.attribute.as_deref(),
             rule: self.rule,
             index: self.index,
+            accepted: self
+                .partial
+                .as_ref()
+                .map(|(accepted, _)| accepted.as_slice()),
+            failed: self.partial.as_ref().map(|(_, failed)| failed.as_slice()),
         };
         let body = serde_json::to_string(&document).unwrap_or_default();
         let mut response = (self.kind.status(), body).into_response();

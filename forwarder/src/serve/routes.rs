@@ -8,18 +8,18 @@ use std::time::Duration;
 
 use axum::error_handling::HandleErrorLayer;
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{BoxError, Json, Router};
 use serde::Serialize;
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, SemaphorePermit};
 use tower::ServiceBuilder;
 
 use super::ServeOptions;
 use super::auth::authorize;
-use super::binding::{Invalid, Mode, binary_event, mode, read_body, split_array};
+use super::binding::{Invalid, Mode, binary_event, content_length, mode, read_body, split_array};
 use super::problem::{Kind, Problem};
 use crate::event::{Event, parse_event};
 use crate::message::{MessageError, MessageOptions, Outgoing, to_message};
@@ -32,6 +32,7 @@ pub fn router(forwarder: Arc<Forwarder>, options: ServeOptions) -> Router {
     let shared = Arc::new(Shared {
         forwarder,
         permits: Semaphore::new(options.max_in_flight_requests.max(1)),
+        bytes: Semaphore::new(options.max_in_flight_bytes.max(1)),
         options,
         responses: Mutex::default(),
     });
@@ -58,6 +59,8 @@ struct Shared {
     forwarder: Arc<Forwarder>,
     options: ServeOptions,
     permits: Semaphore,
+    /// The byte budget of the bodies in flight.
+    bytes: Semaphore,
     responses: Mutex<BTreeMap<u16, u64>>,
 }
 
@@ -91,12 +94,22 @@ async fn accept(shared: &Shared, request: Request) -> Result<Accepted, Problem> 
         Mode::Batch => shared.options.max_batch_body_bytes,
         Mode::Binary | Mode::Structured => shared.options.max_body_bytes,
     };
+    let _bytes = reserve(shared, &parts.headers, limit)?;
     let body = read_body(body, &parts.headers, limit).await?;
     let metrics = shared.forwarder.metrics();
     let events = match mode {
         Mode::Binary => vec![binary_event(&parts.headers, &body)],
         Mode::Structured => vec![parse_event(&body).map_err(Invalid::from)],
         Mode::Batch => match split_array(&body) {
+            Some(elements) if elements.len() > shared.options.max_batch_events => {
+                let count = elements.len() as u64;
+                metrics.received.fetch_add(count, Ordering::Relaxed);
+                metrics.refused.fetch_add(count, Ordering::Relaxed);
+                return Err(Problem::too_many_events(
+                    elements.len(),
+                    shared.options.max_batch_events,
+                ));
+            }
             Some(elements) => elements
                 .into_iter()
                 .map(|raw| parse_event(raw).map_err(Invalid::from))
@@ -141,6 +154,27 @@ async fn accept(shared: &Shared, request: Request) -> Result<Accepted, Problem> 
     deliver(&shared.forwarder, messages, ids, shared.options.retry_after).await
 }
 
+/// Reserves the body's share of the byte budget: its `Content-Length`, or the limit when it has
+/// none. A body larger than the whole budget gets 413, one that does not fit now 429.
+fn reserve<'a>(
+    shared: &'a Shared,
+    headers: &HeaderMap,
+    limit: usize,
+) -> Result<SemaphorePermit<'a>, Problem> {
+    let budget = shared.options.max_in_flight_bytes.max(1);
+    let bytes = content_length(headers).map_or(limit, |length| {
+        usize::try_from(length).unwrap_or(usize::MAX).min(limit)
+    });
+    if bytes > budget {
+        return Err(Problem::over_budget(budget));
+    }
+    let permits = u32::try_from(bytes.max(1)).unwrap_or(u32::MAX);
+    shared
+        .bytes
+        .try_acquire_many(permits)
+        .map_err(|_| Problem::busy_bytes())
+}
+
 /// Queues every message, then waits for every answer.
 async fn deliver(
     forwarder: &Forwarder,
@@ -172,7 +206,7 @@ async fn deliver(
             message_ids,
         });
     }
-    Err(Problem::undelivered(&failures, total, retry_after))
+    Err(Problem::undelivered(&failures, &ids, retry_after))
 }
 
 /// The message of a valid event: refused when the FIFO group attribute is missing (400) or the
