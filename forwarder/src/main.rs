@@ -18,7 +18,7 @@ use forwarder::message::{AttributeMode, MessageOptions};
 use forwarder::metrics::Metrics;
 use forwarder::pipeline::{Forwarder, Options};
 use forwarder::send::{Input, SendOptions, Summary, Wrap, progress_counter, progress_line, send};
-use forwarder::serve::{ServeOptions, read_token, serve};
+use forwarder::serve::{ServeOptions, TokenFile, serve};
 use forwarder::sqs::{QueueUrl, Sqs};
 
 #[derive(Debug, Parser)]
@@ -113,9 +113,13 @@ struct ServeArgs {
     /// The address to listen on (port 0: any free port, printed at start).
     #[arg(long, default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
-    /// Require `Authorization: Bearer TOKEN` on ingest, TOKEN being this file's content.
+    /// Require `Authorization: Bearer TOKEN` on ingest, TOKEN being this file's content (read
+    /// again on SIGHUP).
     #[arg(long)]
     token_file: Option<PathBuf>,
+    /// Serve `/healthz` and `/metrics` on this address instead of `--listen`.
+    #[arg(long)]
+    metrics_listen: Option<SocketAddr>,
     /// Ingest requests handled at once; more get 429.
     #[arg(long, default_value_t = 64)]
     max_in_flight_requests: usize,
@@ -267,6 +271,23 @@ fn stop_on_signal() -> watch::Receiver<bool> {
     rx
 }
 
+/// Reads the token file again on each SIGHUP; a file that cannot be read keeps the old token.
+fn reload_on_hangup(token: Arc<TokenFile>) {
+    // The handler is installed before the address is printed, so no SIGHUP after it kills us.
+    let Ok(mut hangup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+    else {
+        return;
+    };
+    tokio::spawn(async move {
+        while hangup.recv().await.is_some() {
+            match token.reload() {
+                Ok(()) => eprintln!("forwarder: the token file was read again"),
+                Err(error) => eprintln!("forwarder: {error}; the previous token stays in force"),
+            }
+        }
+    });
+}
+
 async fn run_send(args: SendArgs) -> Result<ExitCode> {
     init_logging(&args.connection.log_level);
     let sqs = connect(&args.connection).await?;
@@ -348,7 +369,15 @@ async fn run_serve(args: ServeArgs) -> Result<ExitCode> {
     init_logging(&args.connection.log_level);
     let mut stop = stop_on_signal();
     let sqs = connect(&args.connection).await?;
-    let token = args.token_file.as_deref().map(read_token).transpose()?;
+    let token = args
+        .token_file
+        .as_deref()
+        .map(TokenFile::open)
+        .transpose()?
+        .map(Arc::new);
+    if let Some(token) = &token {
+        reload_on_hangup(Arc::clone(token));
+    }
     let options = ServeOptions {
         message: MessageOptions {
             attributes: args.attributes,
@@ -384,10 +413,20 @@ async fn run_serve(args: ServeArgs) -> Result<ExitCode> {
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     eprintln!("listening on http://{}", listener.local_addr()?);
+    let operations = match args.metrics_listen {
+        Some(address) => {
+            let operations = tokio::net::TcpListener::bind(address)
+                .await
+                .with_context(|| format!("cannot listen on {address} (--metrics-listen)"))?;
+            eprintln!("metrics on http://{}", operations.local_addr()?);
+            Some(operations)
+        }
+        None => None,
+    };
     let stopped = async move {
         let _ = stop.wait_for(|stopped| *stopped).await;
     };
-    serve(listener, forwarder, options, stopped).await?;
+    serve(listener, operations, forwarder, options, stopped).await?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -1206,3 +1206,98 @@ async fn a_partly_accepted_batch_lists_the_ids_in_the_queue() {
     drop(server);
     queue.delete().await;
 }
+
+#[tokio::test]
+async fn sighup_re_reads_the_token_file() {
+    let sqs = localstack().await;
+    let queue = sqs.queue("sighup").await;
+    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("serve-sighup-token-{}", std::process::id()));
+    std::fs::write(&path, "old-token\n").expect("write the token file");
+    let server = sqs.serve(
+        &queue,
+        &["--token-file", path.to_str().expect("UTF-8 path")],
+    );
+    let client = http();
+    let post = |token: &str, id: &str| {
+        let request = client
+            .post(server.url("/"))
+            .header("content-type", "application/cloudevents+json")
+            .header("authorization", format!("Bearer {token}"))
+            .body(event(id, ""));
+        async move { Answer::read(request.send().await.expect("POST")).await }
+    };
+    post("old-token", "s-1").await.accepted(&["s-1"]);
+    std::fs::write(&path, "new-token\n").expect("rewrite the token file");
+    let status = Command::new("kill")
+        .args(["-HUP", &server.child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    // The reload is asynchronous: wait (with a generous bound) until the old token is refused.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let answer = post("old-token", "s-2").await;
+        if answer.status == StatusCode::UNAUTHORIZED {
+            break;
+        }
+        answer.accepted(&["s-2"]);
+        assert!(Instant::now() < deadline, "the old token is still accepted");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    post("new-token", "s-3").await.accepted(&["s-3"]);
+    let log = server.stderr();
+    assert!(
+        !log.contains("old-token") && !log.contains("new-token"),
+        "{log}"
+    );
+    let bodies = queue.bodies().await;
+    assert!(bodies.contains(&event("s-1", "")) && bodies.contains(&event("s-3", "")));
+    drop(server);
+    let _ = std::fs::remove_file(&path);
+    queue.delete().await;
+}
+
+#[tokio::test]
+async fn metrics_listen_moves_metrics_and_health_to_their_own_address() {
+    let sqs = localstack().await;
+    let queue = sqs.queue("metrics-listen").await;
+    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("serve-metrics-token-{}", std::process::id()));
+    std::fs::write(&path, "a-token\n").expect("write the token file");
+    let server = sqs.serve(
+        &queue,
+        &[
+            "--token-file",
+            path.to_str().expect("UTF-8 path"),
+            "--metrics-listen",
+            "127.0.0.1:0",
+        ],
+    );
+    let client = http();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let ops = loop {
+        let log = server.stderr();
+        if let Some(address) = log
+            .lines()
+            .find_map(|line| line.strip_prefix("metrics on "))
+        {
+            break address.to_owned();
+        }
+        assert!(Instant::now() < deadline, "no metrics address: {log}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    for path in ["/metrics", "/healthz"] {
+        let main = client.get(server.url(path)).send().await.expect("GET");
+        assert_eq!(main.status(), StatusCode::NOT_FOUND, "{path}");
+        let own = client
+            .get(format!("{ops}{path}"))
+            .send()
+            .await
+            .expect("GET");
+        assert_eq!(own.status(), StatusCode::OK, "{path}");
+    }
+    drop(server);
+    let _ = std::fs::remove_file(&path);
+    queue.delete().await;
+}

@@ -1,7 +1,9 @@
-//! The bearer token of `serve`: read from its file, and checked in constant time.
+//! The bearer token of `serve`: read from its file (again on SIGHUP), and checked in constant
+//! time.
 
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::RwLock;
 
 use axum::http::{HeaderMap, header};
 use subtle::ConstantTimeEq;
@@ -29,6 +31,38 @@ pub fn read_token(path: &Path) -> io::Result<Secret> {
         ));
     }
     Ok(Secret::new(token))
+}
+
+/// The token of `--token-file`, which [`TokenFile::reload`] reads again (on SIGHUP) so that a
+/// token can be rotated without a restart.
+#[derive(Debug)]
+pub struct TokenFile {
+    path: PathBuf,
+    current: RwLock<Secret>,
+}
+
+impl TokenFile {
+    /// Reads the token file; see [`read_token`].
+    pub fn open(path: &Path) -> io::Result<TokenFile> {
+        Ok(TokenFile {
+            path: path.to_owned(),
+            current: RwLock::new(read_token(path)?),
+        })
+    }
+
+    /// Reads the file again; on an error the previous token stays in force.
+    pub fn reload(&self) -> io::Result<()> {
+        let token = read_token(&self.path)?;
+        if let Ok(mut current) = self.current.write() {
+            *current = token;
+        }
+        Ok(())
+    }
+
+    /// The token in force.
+    pub(super) fn current(&self) -> Option<Secret> {
+        self.current.read().ok().map(|token| token.clone())
+    }
 }
 
 /// Checks the bearer token, in constant time, when one is configured.

@@ -33,12 +33,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 
 use crate::message::MessageOptions;
 use crate::pipeline::Forwarder;
-use aws_access::secret::Secret;
 
-pub use auth::read_token;
+pub use auth::{TokenFile, read_token};
 pub use routes::router;
 
 /// The default body limit of binary and structured requests: twice the SQS limit, since a
@@ -60,8 +60,9 @@ pub const BATCH: &str = "application/cloudevents-batch+json";
 pub struct ServeOptions {
     /// How events become messages.
     pub message: MessageOptions,
-    /// When set, ingest requires `Authorization: Bearer <token>`.
-    pub token: Option<Secret>,
+    /// When set, ingest requires `Authorization: Bearer <token>`, the token in force in this
+    /// file.
+    pub token: Option<Arc<TokenFile>>,
     /// Ingest requests handled at once; one more gets 429.
     pub max_in_flight_requests: usize,
     /// The largest body of a binary or structured request.
@@ -109,9 +110,12 @@ impl Default for ServeOptions {
 }
 
 /// Serves until `shutdown` completes, then stops accepting, finishes the requests in flight
-/// (within `options.shutdown_timeout`) and shuts `forwarder` down (when this holds its last reference; otherwise it is flushed).
+/// (within `options.shutdown_timeout`) and shuts `forwarder` down (when this holds its last
+/// reference; otherwise it is flushed). With `operations`, `/healthz` and `/metrics` are served
+/// there and not on `listener`.
 pub async fn serve(
     listener: TcpListener,
+    operations: Option<TcpListener>,
     forwarder: Arc<Forwarder>,
     options: ServeOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
@@ -122,8 +126,31 @@ pub async fn serve(
         max_connections: options.max_connections,
         shutdown_timeout: options.shutdown_timeout,
     };
-    let app = router(Arc::clone(&forwarder), options);
-    connections::accept_loop(listener, app, limits, shutdown).await?;
+    let (ingest, operations_routes) = routes::routers(Arc::clone(&forwarder), options);
+    let (stop, stopped) = watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop.send(true);
+    });
+    let until_stopped = |mut stopped: watch::Receiver<bool>| async move {
+        let _ = stopped.wait_for(|stopped| *stopped).await;
+    };
+    match operations {
+        Some(operations) => {
+            let side = tokio::spawn(connections::accept_loop(
+                operations,
+                operations_routes,
+                limits,
+                until_stopped(stopped.clone()),
+            ));
+            connections::accept_loop(listener, ingest, limits, until_stopped(stopped)).await?;
+            side.await.map_err(io::Error::other)??;
+        }
+        None => {
+            let app = ingest.merge(operations_routes);
+            connections::accept_loop(listener, app, limits, until_stopped(stopped)).await?;
+        }
+    }
     // Every request waited for its answers, so nothing is pending; flushing makes sure.
     forwarder.flush().await;
     if let Ok(forwarder) = Arc::try_unwrap(forwarder) {

@@ -27,6 +27,13 @@ use crate::pipeline::Forwarder;
 
 /// The routes of `serve`: ingest, `GET /healthz` and `GET /metrics`.
 pub fn router(forwarder: Arc<Forwarder>, options: ServeOptions) -> Router {
+    let (ingest, operations) = routers(forwarder, options);
+    ingest.merge(operations)
+}
+
+/// The ingest routes, and apart the operations routes (`/healthz` and `/metrics`), which
+/// `--metrics-listen` serves on an address of their own.
+pub(super) fn routers(forwarder: Arc<Forwarder>, options: ServeOptions) -> (Router, Router) {
     let retry_after = options.retry_after;
     let timeout = options.request_timeout;
     let shared = Arc::new(Shared {
@@ -45,14 +52,17 @@ pub fn router(forwarder: Arc<Forwarder>, options: ServeOptions) -> Router {
             }
         }))
         .timeout(timeout);
-    Router::new()
+    let ingest = Router::new()
         .route("/", post(ingest))
         .route("/events", post(ingest))
         .layer(timeout)
         .layer(middleware::from_fn_with_state(Arc::clone(&shared), count))
+        .with_state(Arc::clone(&shared));
+    let operations = Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
-        .with_state(shared)
+        .with_state(shared);
+    (ingest, operations)
 }
 
 struct Shared {
@@ -87,7 +97,12 @@ async fn ingest(State(shared): State<Arc<Shared>>, request: Request) -> Response
 
 async fn accept(shared: &Shared, request: Request) -> Result<Accepted, Problem> {
     let (parts, body) = request.into_parts();
-    authorize(shared.options.token.as_ref(), &parts.headers)?;
+    let token = shared
+        .options
+        .token
+        .as_ref()
+        .and_then(|file| file.current());
+    authorize(token.as_ref(), &parts.headers)?;
     let _permit = shared.permits.try_acquire().map_err(|_| Problem::busy())?;
     let mode = mode(&parts.headers)?;
     let limit = match mode {
