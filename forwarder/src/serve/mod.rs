@@ -13,11 +13,14 @@
 //! | 200 | every event is in the queue: `{"accepted": n, "ids": [...], "messageIds": [...]}` |
 //! | 400 | an invalid event: the problem names the attribute, the rule, and in a batch the index |
 //! | 401 | a token is configured and the request lacks it or has another one |
-//! | 413 | the body is over its limit, or an event's message is over the SQS limit |
+//! | 413 | the body is over its limit or the byte budget, an event's message is over the SQS limit, or a batch has too many events |
 //! | 415 | neither of the three modes (or a CloudEvents format other than JSON) |
-//! | 429 | the in-flight limit is reached (`Retry-After: 1`) |
+//! | 429 | the in-flight limit or the byte budget is reached (`Retry-After: 1`) |
 //! | 502 | SQS refused the message and another attempt would not help (permissions, a missing queue) |
 //! | 503 | SQS stayed unavailable through the retries, or the request timed out (`Retry-After`) |
+//!
+//! A 502 or 503 for a request of several events lists the ids in the queue (`accepted`) and the
+//! others with their reason (`failed`), so a retry need not duplicate any.
 //!
 //! Errors are RFC 9457 problem documents (`application/problem+json`). Memory is bounded: at
 

@@ -23,7 +23,7 @@ pub(super) struct Problem {
     pub(super) index: Option<usize>,
     pub(super) retry_after: Option<Duration>,
     /// Of a request of several events partly delivered: the ids in the queue, and the others.
-    pub(super) partial: Option<(Vec<String>, Vec<Failed>)>,
+    pub(super) partial: Option<Box<(Vec<String>, Vec<Failed>)>>,
 }
 
 /// An event of a partly delivered request that is not in the queue.
@@ -204,7 +204,7 @@ impl Problem {
                 .filter(|(index, _)| !failures.iter().any(|(failed, _)| failed == index))
                 .map(|(_, id)| id.clone())
                 .collect();
-            problem.partial = Some((accepted, failed));
+            problem.partial = Some(Box::new((accepted, failed)));
         }
         if kind == Kind::SqsUnavailable {
             problem.retry_after = Some(retry_after);
@@ -288,11 +288,8 @@ impl IntoResponse for Problem {
             attribute: self.attribute.as_deref(),
             rule: self.rule,
             index: self.index,
-            accepted: self
-                .partial
-                .as_ref()
-                .map(|(accepted, _)| accepted.as_slice()),
-            failed: self.partial.as_ref().map(|(_, failed)| failed.as_slice()),
+            accepted: self.partial.as_ref().map(|partial| partial.0.as_slice()),
+            failed: self.partial.as_ref().map(|partial| partial.1.as_slice()),
         };
         let body = serde_json::to_string(&document).unwrap_or_default();
         let mut response = (self.kind.status(), body).into_response();
