@@ -357,10 +357,10 @@ async fn refusals_are_counted_in_the_metrics() {
         event("long", &format!("\"{}\"", "x".repeat(200))),
     ];
     std::fs::write(&input, lines.map(|l| format!("{l}\n")).concat()).expect("input");
-    let url = QueueUrl::parse(&queue.url).expect("queue url");
+    let url = QueueUrl::parse(&queue.queue.url).expect("queue url");
     let metrics = Arc::new(Metrics::default());
     let forwarder = Forwarder::start(
-        Sqs::new(queue.sqs.clone(), url),
+        Sqs::new(queue.queue.sqs.clone(), url),
         Options::default(),
         Arc::clone(&metrics),
     );

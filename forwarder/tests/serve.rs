@@ -3,6 +3,8 @@
 //! Each test creates its own queue, starts its own `serve` process on a free port, and removes
 //! both at the end (the process is killed by a guard even when the test fails).
 
+mod support;
+
 use std::collections::{BTreeSet, HashSet};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Child, Command, Stdio};
@@ -968,7 +970,7 @@ async fn half_open_connections_are_closed_and_take_no_slot() {
     let sqs = localstack().await;
     let queue = sqs.queue("half-open").await;
     let server = sqs.serve(
-        &queue,
+        &queue.url,
         &[
             "--header-timeout-seconds",
             "2",
@@ -985,9 +987,8 @@ async fn half_open_connections_are_closed_and_take_no_slot() {
     for stream in &mut held {
         closed_by_server(stream);
     }
-    assert_eq!(queue.bodies().await, [event("h-1", "")]);
+    assert_eq!(bodies(&queue).await, [event("h-1", "")]);
     drop(server);
-    queue.delete().await;
 }
 
 #[tokio::test]
@@ -995,7 +996,7 @@ async fn sigterm_exits_while_half_open_connections_are_held() {
     let sqs = localstack().await;
     let queue = sqs.queue("half-open-stop").await;
     let mut server = sqs.serve(
-        &queue,
+        &queue.url,
         &[
             "--header-timeout-seconds",
             "600",
@@ -1024,7 +1025,6 @@ async fn sigterm_exits_while_half_open_connections_are_held() {
     assert_eq!(exit.code(), Some(0), "{}", server.stderr());
     drop(held);
     drop(server);
-    queue.delete().await;
 }
 
 #[tokio::test]
@@ -1032,7 +1032,7 @@ async fn idle_connections_and_connections_over_the_cap_are_closed() {
     let sqs = localstack().await;
     let queue = sqs.queue("idle").await;
     let server = sqs.serve(
-        &queue,
+        &queue.url,
         &[
             "--header-timeout-seconds",
             "600",
@@ -1059,9 +1059,8 @@ async fn idle_connections_and_connections_over_the_cap_are_closed() {
     let mut third = std::net::TcpStream::connect(&address).expect("connect");
     closed_by_server(&mut third);
     drop(first);
-    assert_eq!(queue.bodies().await, [body]);
+    assert_eq!(bodies(&queue).await, [body]);
     drop(server);
-    queue.delete().await;
 }
 
 #[tokio::test]
@@ -1069,7 +1068,7 @@ async fn batches_over_the_event_cap_and_bodies_over_the_byte_budget_are_refused(
     let sqs = localstack().await;
     let queue = sqs.queue("caps").await;
     let server = sqs.serve(
-        &queue,
+        &queue.url,
         &["--max-batch-events", "2", "--max-in-flight-bytes", "1000"],
     );
     let client = http();
@@ -1127,9 +1126,8 @@ async fn batches_over_the_event_cap_and_bodies_over_the_byte_budget_are_refused(
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
-    assert_eq!(queue.bodies().await, [event("c-6", "")]);
+    assert_eq!(bodies(&queue).await, [event("c-6", "")]);
     drop(server);
-    queue.delete().await;
 }
 
 #[tokio::test]
@@ -1193,8 +1191,7 @@ async fn a_partly_accepted_batch_lists_the_ids_in_the_queue() {
     assert!(accepted.is_disjoint(&failed), "{answer:?}");
     let all: BTreeSet<String> = (0..10).map(|i| format!("p-{i}")).collect();
     assert_eq!(&accepted | &failed, all, "{answer:?}");
-    let queued: BTreeSet<String> = queue
-        .bodies()
+    let queued: BTreeSet<String> = bodies(&queue)
         .await
         .iter()
         .map(|body| {
@@ -1204,7 +1201,6 @@ async fn a_partly_accepted_batch_lists_the_ids_in_the_queue() {
         .collect();
     assert_eq!(queued, accepted, "{answer:?}");
     drop(server);
-    queue.delete().await;
 }
 
 #[tokio::test]
@@ -1215,7 +1211,7 @@ async fn sighup_re_reads_the_token_file() {
         .join(format!("serve-sighup-token-{}", std::process::id()));
     std::fs::write(&path, "old-token\n").expect("write the token file");
     let server = sqs.serve(
-        &queue,
+        &queue.url,
         &["--token-file", path.to_str().expect("UTF-8 path")],
     );
     let client = http();
@@ -1251,11 +1247,10 @@ async fn sighup_re_reads_the_token_file() {
         !log.contains("old-token") && !log.contains("new-token"),
         "{log}"
     );
-    let bodies = queue.bodies().await;
+    let bodies = bodies(&queue).await;
     assert!(bodies.contains(&event("s-1", "")) && bodies.contains(&event("s-3", "")));
     drop(server);
     let _ = std::fs::remove_file(&path);
-    queue.delete().await;
 }
 
 #[tokio::test]
@@ -1266,7 +1261,7 @@ async fn metrics_listen_moves_metrics_and_health_to_their_own_address() {
         .join(format!("serve-metrics-token-{}", std::process::id()));
     std::fs::write(&path, "a-token\n").expect("write the token file");
     let server = sqs.serve(
-        &queue,
+        &queue.url,
         &[
             "--token-file",
             path.to_str().expect("UTF-8 path"),
@@ -1299,5 +1294,4 @@ async fn metrics_listen_moves_metrics_and_health_to_their_own_address() {
     }
     drop(server);
     let _ = std::fs::remove_file(&path);
-    queue.delete().await;
 }
