@@ -184,14 +184,14 @@ async fn no_command_prints_the_secret_the_provisioner_made() {
         &options,
         "destroy",
         &name,
-        &["--out", &out(&json)],
+        &["--force", "--out", &out(&json)],
     );
     provision(
         &mut transcript,
         &options,
         "destroy",
         &name,
-        &["--out", &out(&json)],
+        &["--force", "--out", &out(&json)],
     );
     transcript.assert_clean(&[&first, &second]);
 }

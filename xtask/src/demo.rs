@@ -72,7 +72,7 @@ pub(crate) fn run(_args: &[String]) -> Result<ExitCode> {
         true,
     ))?;
     eprintln!(
-        "demo: LocalStack keeps running; `cargo xtask provision destroy --localstack --name {NAME}` removes the demo's \
+        "demo: LocalStack keeps running; `cargo xtask provision destroy --localstack --force --name {NAME}` removes the demo's \
          resources and `cargo xtask localstack down` stops it"
     );
     Ok(code)
