@@ -1,7 +1,8 @@
 //! NDJSON input: numbered lines from files or stdin, with a line-length limit that skips an
-//! over-long line without holding it in memory.
+//! over-long line without holding it in memory, and the byte offset of each line's end (for
+//! checkpoints).
 
-use std::io::{self, BufRead};
+use std::io::{self, BufRead, BufReader, Read};
 
 /// One line of input, without its line ending.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,16 +19,33 @@ pub struct LineReader<R> {
     reader: R,
     limit: usize,
     number: u64,
+    offset: u64,
 }
 
 impl<R: BufRead> LineReader<R> {
     /// Wraps a reader.
     pub fn new(reader: R, limit: usize) -> Self {
+        Self::resuming(reader, limit, 0, 0)
+    }
+
+    /// Wraps a reader positioned after `lines` lines and `offset` bytes of its input.
+    pub fn resuming(reader: R, limit: usize, lines: u64, offset: u64) -> Self {
         LineReader {
             reader,
             limit,
-            number: 0,
+            number: lines,
+            offset,
         }
+    }
+
+    /// The number of the next line.
+    pub fn next_number(&self) -> u64 {
+        self.number + 1
+    }
+
+    /// Bytes consumed so far: the offset of the end of the last line returned.
+    pub fn offset(&self) -> u64 {
+        self.offset
     }
 
     /// The next line and its number (from 1), or `None` at the end of the input.
@@ -56,6 +74,7 @@ impl<R: BufRead> LineReader<R> {
             }
             let consumed = chunk.len() + usize::from(found_end);
             self.reader.consume(consumed);
+            self.offset += consumed as u64;
             if found_end {
                 break;
             }
@@ -71,17 +90,26 @@ impl<R: BufRead> LineReader<R> {
     }
 }
 
+impl<T: Read> LineReader<BufReader<T>> {
+    /// Whether no byte already read from the input is waiting in the buffer: stopping here
+    /// leaves nothing consumed behind.
+    pub fn buffer_is_empty(&self) -> bool {
+        self.reader.buffer().is_empty()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn check(input: &[u8], limit: usize, expected: &[(u64, Line)]) {
-        let mut reader = LineReader::new(io::BufReader::with_capacity(4, input), limit);
+        let mut reader = LineReader::new(BufReader::with_capacity(4, input), limit);
         let mut actual = Vec::new();
         while let Some(line) = reader.next_line().expect("reads") {
             actual.push(line);
         }
         assert_eq!(actual, expected);
+        assert_eq!(reader.offset(), input.len() as u64, "every byte is counted");
     }
 
     #[test]

@@ -3,9 +3,13 @@
 //!
 //! Pure logic ([`event`], [`encode`], [`batch`], [`glob`], [`input`], [`message`]) knows
 //! nothing of the SDK; [`sqs`] is the thin client wrapper; [`pipeline`] batches and retries;
-//! [`send`] drives NDJSON input through it, and [`serve`] CloudEvents over HTTP.
+//! [`send`] drives NDJSON input through it (with its [`dead_letter`] file and [`checkpoint`]),
+//! and [`serve`] CloudEvents over HTTP.
 
 pub mod batch;
+pub mod checkpoint;
+mod collector;
+pub mod dead_letter;
 pub mod encode;
 pub mod event;
 pub mod glob;
@@ -13,6 +17,7 @@ pub mod input;
 pub mod message;
 pub mod metrics;
 pub mod pipeline;
+mod reader;
 pub mod send;
 pub mod serve;
 pub mod sqs;

@@ -1,6 +1,6 @@
 //! The `forwarder` command: `send` NDJSON events, or `serve` CloudEvents over HTTP, into SQS.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -14,10 +14,13 @@ use tokio::sync::watch;
 use aws_access::connection::ForwarderConfig;
 use aws_access::retry::Backoff;
 use aws_access::sdk::{AssumeRole, AwsOptions, StaticKey, sdk_config};
+use forwarder::dead_letter::DeadLetter;
 use forwarder::message::{AttributeMode, MessageOptions};
 use forwarder::metrics::Metrics;
 use forwarder::pipeline::{Forwarder, Options};
-use forwarder::send::{Input, SendOptions, Summary, Wrap, progress_counter, progress_line, send};
+use forwarder::send::{
+    Input, SendOptions, Summary, Wrap, progress_counter, progress_line, send, window_for,
+};
 use forwarder::serve::{ServeOptions, TokenFile, serve};
 use forwarder::sqs::{QueueUrl, Sqs};
 
@@ -77,9 +80,15 @@ struct SendArgs {
     /// The subject of wrapped events.
     #[arg(long, requires = "source")]
     subject: Option<String>,
-    /// Write what was not delivered here (NDJSON: the original line and the reason).
+    /// Write what was not delivered here (NDJSON: the original line and the reason; 0600).
     #[arg(long)]
     dead_letter: Option<PathBuf>,
+    /// Record each input file's acknowledged watermark here (atomically, every second or so).
+    #[arg(long)]
+    checkpoint: Option<PathBuf>,
+    /// Start each input file after the watermark the checkpoint has for it.
+    #[arg(long, requires = "checkpoint")]
+    resume: bool,
     /// Forward only events whose type matches (repeatable glob).
     #[arg(long)]
     only_type: Vec<String>,
@@ -173,13 +182,21 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match runtime.block_on(run(cli)) {
+    let code = match runtime.block_on(run(cli)) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("forwarder: {e:#}");
+            say(&format!("forwarder: {e:#}"));
             ExitCode::from(2)
         }
-    }
+    };
+    // After a second signal, requests may still be in flight: they are not waited for.
+    runtime.shutdown_background();
+    code
+}
+
+/// Writes a line to stderr; a closed stderr is not an error worth dying for.
+fn say(line: &str) {
+    let _ = writeln!(std::io::stderr(), "{line}");
 }
 
 async fn run(cli: Cli) -> Result<ExitCode> {
@@ -249,23 +266,27 @@ fn static_key(file: &ForwarderConfig) -> Option<StaticKey> {
     })
 }
 
+/// The next SIGINT or SIGTERM, as the exit status it calls for (130 or 143).
+async fn next_signal() -> u8 {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut interrupt), Ok(mut terminate)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = interrupt.recv() => 130,
+        _ = terminate.recv() => 143,
+    }
+}
+
 /// A watch that turns true on SIGINT or SIGTERM.
 fn stop_on_signal() -> watch::Receiver<bool> {
     let (tx, rx) = watch::channel(false);
     tokio::spawn(async move {
-        let terminate = async {
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(mut signal) => {
-                    signal.recv().await;
-                }
-                Err(_) => std::future::pending().await,
-            }
-        };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            () = terminate => {}
-        }
-        eprintln!("forwarder: stopping: finishing what is in flight");
+        next_signal().await;
+        say("forwarder: stopping: finishing what is in flight");
         let _ = tx.send(true);
     });
     rx
@@ -288,6 +309,20 @@ fn reload_on_hangup(token: Arc<TokenFile>) {
     });
 }
 
+/// Counts SIGINT and SIGTERM; the first one's exit status is kept in `status`.
+fn count_signals(status: Arc<std::sync::OnceLock<u8>>) -> watch::Receiver<u32> {
+    let (tx, rx) = watch::channel(0);
+    tokio::spawn(async move {
+        let _ = status.set(next_signal().await);
+        say("forwarder: stopping: delivering what was read (a second signal abandons it)");
+        let _ = tx.send(1);
+        next_signal().await;
+        say("forwarder: aborting: dead-lettering what is pending as aborted");
+        let _ = tx.send(2);
+    });
+    rx
+}
+
 async fn run_send(args: SendArgs) -> Result<ExitCode> {
     init_logging(&args.connection.log_level);
     let sqs = connect(&args.connection).await?;
@@ -306,18 +341,15 @@ async fn run_send(args: SendArgs) -> Result<ExitCode> {
             fifo,
         },
         max_line_bytes: args.max_line_bytes,
+        window: window_for(args.max_in_flight),
+        checkpoint: args.checkpoint,
+        resume: args.resume,
     };
-    let dead_letter: Option<Box<dyn std::io::Write + Send>> = match &args.dead_letter {
-        Some(path) => {
-            let file = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(path)
-                .with_context(|| format!("cannot open the dead-letter file {}", path.display()))?;
-            Some(Box::new(std::io::BufWriter::new(file)))
-        }
-        None => None,
-    };
+    let dead_letter = args
+        .dead_letter
+        .as_deref()
+        .map(DeadLetter::open)
+        .transpose()?;
     let pipeline = Options {
         max_in_flight: args.max_in_flight.max(1),
         linger: Duration::from_millis(args.linger_ms),
@@ -333,36 +365,37 @@ async fn run_send(args: SendArgs) -> Result<ExitCode> {
         tokio::spawn(async move {
             loop {
                 tokio::time::sleep(Duration::from_millis(250)).await;
-                eprint!(
+                let read = read.load(std::sync::atomic::Ordering::Relaxed);
+                let _ = write!(
+                    std::io::stderr(),
                     "{}",
-                    progress_line(
-                        read.load(std::sync::atomic::Ordering::Relaxed),
-                        &metrics,
-                        started
-                    )
+                    progress_line(read, &metrics, started)
                 );
             }
         })
     });
-    let report = |line: &str| eprintln!("{line}");
+    let first_signal = Arc::new(std::sync::OnceLock::new());
+    let signals = count_signals(Arc::clone(&first_signal));
     let summary = send(
         inputs,
         &options,
         &forwarder,
         dead_letter,
-        report,
-        stop_on_signal(),
+        say,
+        signals.clone(),
         progress,
     )
     .await;
-    forwarder.shutdown().await;
+    if *signals.borrow() < 2 {
+        forwarder.shutdown().await;
+    }
     if let Some(ticker) = ticker {
         ticker.abort();
-        eprintln!();
+        say("");
     }
     let summary = summary?;
     print_summary(&summary, args.summary_json, started.elapsed());
-    Ok(exit_code(&summary))
+    Ok(exit_code(&summary, first_signal.get().copied()))
 }
 
 async fn run_serve(args: ServeArgs) -> Result<ExitCode> {
@@ -432,9 +465,16 @@ async fn run_serve(args: ServeArgs) -> Result<ExitCode> {
 
 fn print_summary(summary: &Summary, json: bool, elapsed: Duration) {
     if json {
-        println!("{}", serde_json::to_string(summary).unwrap_or_default());
+        let _ = writeln!(
+            std::io::stdout(),
+            "{}",
+            serde_json::to_string(summary).unwrap_or_default()
+        );
     }
-    eprintln!(
+    if let Some(error) = &summary.error {
+        say(&format!("forwarder: {error}"));
+    }
+    say(&format!(
         "forwarder: {} read, {} sent, {} refused, {} failed, {} filtered; {} requests ({:.3} per event), {} retried, {:.1}s{}",
         summary.read,
         summary.sent,
@@ -445,17 +485,19 @@ fn print_summary(summary: &Summary, json: bool, elapsed: Duration) {
         summary.requests as f64 / summary.sent.max(1) as f64,
         summary.retried,
         elapsed.as_secs_f64(),
-        if summary.interrupted {
-            "; interrupted before the end of the input"
-        } else {
-            ""
+        match &summary.stopped_at {
+            Some(at) => format!("; stopped before {at}"),
+            None => String::new(),
         },
-    );
+    ));
 }
 
-fn exit_code(summary: &Summary) -> ExitCode {
-    if summary.interrupted {
-        ExitCode::from(130)
+/// 2 after an error, 130 or 143 after SIGINT or SIGTERM, 0 if SQS accepted every event, else 1.
+fn exit_code(summary: &Summary, signal: Option<u8>) -> ExitCode {
+    if summary.error.is_some() {
+        ExitCode::from(2)
+    } else if let Some(status) = signal {
+        ExitCode::from(status)
     } else if summary.all_delivered() {
         ExitCode::SUCCESS
     } else {

@@ -1,25 +1,34 @@
 //! `forwarder send`: NDJSON lines in, every line accounted for out.
 //!
 //! A reader thread reads the inputs (blocking I/O stays off the runtime), the main loop
-//! validates and queues, and a collector awaits the answers in order, reporting each bad line
-//! as `FILE:LINE: reason` and writing what was not delivered to the dead-letter file.
+//! validates and queues, and a collector takes the outcomes in input order, reporting each bad
+//! line as `FILE:LINE: reason`, writing what was not delivered to the dead-letter file and
+//! advancing the checkpoint's watermark.
+//!
+//! When `send` returns, every byte it consumed is accepted by SQS, dead-lettered with a reason,
+//! or at or after `stoppedAt`. A first signal stops the reading at a line boundary where no
+//! consumed byte is left in the reader's buffer (on stdin it waits for the line it is in to
+//! end), then everything taken in is delivered or dead-lettered; a second signal dead-letters
+//! what is still pending with the reason `aborted`.
 
-use std::io::{BufReader, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Instant;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
-use base64::Engine;
 use serde::Serialize;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
+use tokio::sync::{Semaphore, mpsc, watch};
 
+use crate::checkpoint::{Checkpoint, Mark};
+use crate::collector::{Collector, Counts, Origin, Outcome};
+use crate::dead_letter::DeadLetter;
 use crate::event::{Event, parse_event};
 use crate::glob::glob_match;
-use crate::input::{Line, LineReader};
+use crate::input::Line;
 use crate::message::{MessageOptions, to_message};
 use crate::metrics::Metrics;
-use crate::pipeline::{Delivery, Forwarder, Pending};
+use crate::pipeline::Forwarder;
+use crate::reader::{BUDGET_KIB, Item, Read, Reading, read_inputs};
 
 /// Where lines come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,7 +40,7 @@ pub enum Input {
 }
 
 impl Input {
-    fn label(&self) -> String {
+    pub(crate) fn label(&self) -> String {
         match self {
             Input::Stdin => "<stdin>".to_owned(),
             Input::File(path) => path.display().to_string(),
@@ -63,6 +72,13 @@ pub struct SendOptions {
     pub message: MessageOptions,
     /// Lines longer than this are refused without being read into memory.
     pub max_line_bytes: usize,
+    /// Lines taken in whose outcome is not handled yet, at most; also the most outcomes between
+    /// two checkpoints. After `kill -9`, a resumed run resends at most twice this, plus two.
+    pub window: usize,
+    /// Record each input file's watermark here.
+    pub checkpoint: Option<PathBuf>,
+    /// Start each input file after the checkpoint's watermark for it.
+    pub resume: bool,
 }
 
 impl Default for SendOptions {
@@ -73,8 +89,16 @@ impl Default for SendOptions {
             except_types: Vec::new(),
             message: MessageOptions::default(),
             max_line_bytes: 2 * 1024 * 1024,
+            window: window_for(8),
+            checkpoint: None,
+            resume: false,
         }
     }
+}
+
+/// The window for `max_in_flight` requests: four full batches per request in flight.
+pub fn window_for(max_in_flight: usize) -> usize {
+    40 * max_in_flight.max(1)
 }
 
 /// What happened, for the summary line and `--summary-json`.
@@ -87,7 +111,7 @@ pub struct Summary {
     pub sent: u64,
     /// Lines refused before sending (invalid or too large).
     pub refused: u64,
-    /// Events SQS did not accept after the retries.
+    /// Events SQS did not accept after the retries (or abandoned on a second signal).
     pub failed: u64,
     /// Events left out by `--only-type` / `--except-type`.
     pub filtered: u64,
@@ -99,153 +123,131 @@ pub struct Summary {
     pub retried: u64,
     /// Lines written to the dead-letter file.
     pub dead_lettered: u64,
-    /// Whether a signal stopped the reading early.
+    /// Whether a signal came.
     pub interrupted: bool,
-    /// When interrupted, the last line taken in, as `FILE:LINE`: it and every line before it are
-    /// accounted for above, and no line after it was.
+    /// When the run stopped before the end of its input, the first line not processed, as
+    /// `FILE:LINE`: every line before it is accepted, dead-lettered, refused or filtered, and no
+    /// line from it on was sent; a re-run can start there.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stopped_at: Option<String>,
+    /// The error that stopped the run (an input, the dead-letter file, the checkpoint).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 impl Summary {
     /// Whether every event read was accepted by SQS (filtered ones aside).
     pub fn all_delivered(&self) -> bool {
-        self.refused == 0 && self.failed == 0 && !self.interrupted
+        self.refused == 0 && self.failed == 0 && self.stopped_at.is_none() && self.error.is_none()
     }
 }
 
+/// Why `send` could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The checkpoint could not be read or does not fit an input.
+    #[error(transparent)]
+    Checkpoint(#[from] crate::checkpoint::CheckpointError),
+    /// `--resume` needs a checkpoint.
+    #[error("--resume needs --checkpoint FILE")]
+    ResumeWithoutCheckpoint,
+}
+
 /// Sends every line of `inputs` through `forwarder`. Problems are passed to `report` as
-/// `FILE:LINE: reason`; undelivered lines go to `dead_letter`. Reading stops early when `stop`
-/// turns true.
+/// `FILE:LINE: reason`; undelivered lines go to `dead_letter`. `signals` counts SIGINT and
+/// SIGTERM: at 1 the reading stops, at 2 what is pending is dead-lettered as `aborted`.
 pub async fn send(
     inputs: Vec<Input>,
     options: &SendOptions,
     forwarder: &Forwarder,
-    dead_letter: Option<Box<dyn Write + Send>>,
+    dead_letter: Option<DeadLetter>,
     report: impl FnMut(&str) + Send + 'static,
-    mut stop: watch::Receiver<bool>,
+    signals: watch::Receiver<u32>,
     progress: Option<Arc<AtomicU64>>,
-) -> std::io::Result<Summary> {
-    let (lines_tx, mut lines) = mpsc::channel::<std::io::Result<Item>>(1024);
-    let max_line = options.max_line_bytes;
+) -> Result<Summary, StartError> {
+    let inputs = if inputs.is_empty() {
+        vec![Input::Stdin]
+    } else {
+        inputs
+    };
+    let starts = start_marks(&inputs, options)?;
+    let marks = inputs
+        .iter()
+        .zip(&starts)
+        .map(|(input, mark)| match input {
+            Input::File(path) => (Some(path.clone()), *mark),
+            Input::Stdin => (None, *mark),
+        })
+        .collect();
+    let window = options.window.max(1);
+    let (lines_tx, lines) = mpsc::channel::<Read>(window);
     // Every line holds a share of the byte budget from the moment it is read until its outcome
     // is known, so that memory stays bounded whatever the sizes of the events.
     let budget = Arc::new(Semaphore::new(BUDGET_KIB as usize));
-    let runtime = tokio::runtime::Handle::current();
-    let reader_budget = Arc::clone(&budget);
-    let reader = std::thread::spawn(move || {
-        read_inputs(inputs, max_line, &lines_tx, &reader_budget, &runtime);
-    });
-    let (outcomes_tx, outcomes) = mpsc::channel::<(Origin, Outcome)>(4096);
-    let collector = tokio::spawn(collect(outcomes, dead_letter, report));
-    let mut summary = Summary::default();
-    let mut last: Option<(Arc<str>, u64)> = None;
-    loop {
-        let next = tokio::select! {
-            biased;
-            _ = stop.wait_for(|stopped| *stopped) => {
-                summary.interrupted = true;
-                summary.stopped_at = last.map(|(file, number)| format!("{file}:{number}"));
-                break;
-            }
-            next = lines.recv() => next,
-        };
-        let Some(next) = next else { break };
-        let (file, number, line, budget) = next?;
-        last = Some((Arc::clone(&file), number));
-        let text = match line {
-            Line::Text(text) if text.iter().all(u8::is_ascii_whitespace) => continue,
-            Line::Text(text) => text,
-            Line::TooLong(length) => {
-                summary.read += 1;
-                Metrics::inc(&forwarder.metrics().refused);
-                let reason = format!(
-                    "line of {length} bytes is over the limit of {max_line} bytes (--max-line-bytes)"
-                );
-                send_outcome(
-                    &outcomes_tx,
-                    Origin {
-                        file,
-                        number,
-                        line: None,
-                        _budget: budget,
-                    },
-                    Outcome::Refused(reason),
-                )
-                .await;
-                continue;
-            }
-        };
-        summary.read += 1;
-        Metrics::inc(&forwarder.metrics().received);
-        if let Some(progress) = &progress {
-            progress.store(summary.read, Ordering::Relaxed);
-        }
-        let origin = |line: Vec<u8>| Origin {
-            file: Arc::clone(&file),
-            number,
-            line: Some(line),
-            _budget: budget,
-        };
-        let event = match &options.wrap {
-            Some(wrap) => Event::wrap(&text, &wrap.source, &wrap.ty, wrap.subject.as_deref()),
-            None => parse_event(&text),
-        };
-        let event = match event {
-            Ok(event) => event,
-            Err(error) => {
-                Metrics::inc(&forwarder.metrics().refused);
-                send_outcome(
-                    &outcomes_tx,
-                    origin(text),
-                    Outcome::Refused(error.to_string()),
-                )
-                .await;
-                continue;
-            }
-        };
-        if !wanted(event.ty(), options) {
-            summary.filtered += 1;
-            continue;
-        }
-        let message = match to_message(&event, &options.message) {
-            Ok(message) => message,
-            Err(error) => {
-                Metrics::inc(&forwarder.metrics().refused);
-                send_outcome(
-                    &outcomes_tx,
-                    origin(text),
-                    Outcome::Refused(error.to_string()),
-                )
-                .await;
-                continue;
-            }
-        };
-        match forwarder.enqueue(message).await {
-            Ok(pending) => {
-                send_outcome(&outcomes_tx, origin(text), Outcome::Pending(pending)).await
-            }
-            Err(error) => {
-                Metrics::inc(&forwarder.metrics().refused);
-                send_outcome(
-                    &outcomes_tx,
-                    origin(text),
-                    Outcome::Refused(error.to_string()),
-                )
-                .await;
-            }
+    let draining = Arc::new(AtomicBool::new(false));
+    let reading = Reading {
+        inputs: inputs.into_iter().zip(starts).collect(),
+        max_line: options.max_line_bytes,
+        draining: Arc::clone(&draining),
+        budget: Arc::clone(&budget),
+        runtime: tokio::runtime::Handle::current(),
+    };
+    let reader = std::thread::spawn(move || read_inputs(&reading, &lines_tx));
+    let (outcomes_tx, outcomes) = mpsc::channel::<(Origin, Outcome)>(window);
+    let (halt_tx, halt) = watch::channel(false);
+    let collector = Collector {
+        dead_letter,
+        checkpoint: options.checkpoint.clone(),
+        marks,
+        every: window,
+        report,
+        signals: signals.clone(),
+        halt: halt_tx,
+        broken: false,
+    };
+    let collector = tokio::spawn(collector.run(outcomes));
+    let mut main = MainLoop {
+        options,
+        forwarder,
+        outcomes: outcomes_tx,
+        signals,
+        halt,
+        draining,
+        summary: Summary::default(),
+        next: None,
+        progress,
+    };
+    main.run(lines).await;
+    let MainLoop {
+        mut summary,
+        outcomes,
+        signals,
+        ..
+    } = main;
+    if *signals.borrow() < 2 {
+        let mut abort = signals.clone();
+        tokio::select! {
+            () = forwarder.flush() => {}
+            _ = abort.wait_for(|count| *count >= 2) => {}
         }
     }
-    drop(lines);
-    forwarder.flush().await;
-    drop(outcomes_tx);
-    let counts = collector.await.map_err(std::io::Error::other)??;
+    drop(outcomes);
+    let counts = collector.await.unwrap_or_else(|e| Counts {
+        error: Some(format!("the collector failed: {e}")),
+        ..Counts::default()
+    });
     // The reader thread ends once the channel is closed, or at once if it waits for budget.
     budget.close();
     drop(reader);
     summary.sent = counts.sent;
     summary.failed = counts.failed;
     summary.dead_lettered = counts.dead_lettered;
+    if let Some((file, number)) = counts.unrecorded {
+        summary.stopped_at = Some(format!("{file}:{number}"));
+    }
+    if summary.error.is_none() {
+        summary.error = counts.error;
+    }
     let metrics: &Metrics = forwarder.metrics();
     // The forwarder's metrics own the counts that `serve` reports too.
     summary.refused = Metrics::get(&metrics.refused);
@@ -255,162 +257,191 @@ pub async fn send(
     Ok(summary)
 }
 
+/// Where each input starts: after its watermark with `--resume`, else at its beginning.
+fn start_marks(inputs: &[Input], options: &SendOptions) -> Result<Vec<Mark>, StartError> {
+    if !options.resume {
+        return Ok(vec![Mark::default(); inputs.len()]);
+    }
+    let path = options
+        .checkpoint
+        .as_deref()
+        .ok_or(StartError::ResumeWithoutCheckpoint)?;
+    let checkpoint = Checkpoint::load(path)?;
+    inputs
+        .iter()
+        .map(|input| match input {
+            Input::File(file) => Ok(checkpoint.resume_point(file)?),
+            Input::Stdin => Ok(Mark::default()),
+        })
+        .collect()
+}
+
+/// How long the main loop still waits for the reader after a second signal.
+const ABANDON_AFTER: Duration = Duration::from_secs(2);
+
+/// The main loop's state.
+struct MainLoop<'a> {
+    options: &'a SendOptions,
+    forwarder: &'a Forwarder,
+    outcomes: mpsc::Sender<(Origin, Outcome)>,
+    signals: watch::Receiver<u32>,
+    halt: watch::Receiver<bool>,
+    draining: Arc<AtomicBool>,
+    summary: Summary,
+    /// The line after the last one taken in.
+    next: Option<(Arc<str>, u64)>,
+    progress: Option<Arc<AtomicU64>>,
+}
+
+impl MainLoop<'_> {
+    /// Takes in lines until the input ends, an error, or a stop; then whatever the reader still
+    /// hands over, so that nothing it consumed is dropped.
+    async fn run(&mut self, mut lines: mpsc::Receiver<Read>) {
+        let (mut watching, mut halted) = (true, false);
+        loop {
+            let aborted = *self.signals.borrow() >= 2;
+            let next = if aborted {
+                // The reader is at most in the middle of a line: give it a moment, no more.
+                tokio::time::timeout(ABANDON_AFTER, lines.recv())
+                    .await
+                    .unwrap_or_else(|_| {
+                        self.summary.stopped_at = self.next.take().map(at);
+                        None
+                    })
+            } else {
+                tokio::select! {
+                    biased;
+                    changed = self.signals.changed(), if watching => {
+                        watching = changed.is_ok();
+                        if watching {
+                            self.summary.interrupted = true;
+                            self.draining.store(true, Ordering::Relaxed);
+                        }
+                        continue;
+                    }
+                    changed = self.halt.changed(), if !halted => {
+                        halted = true;
+                        if changed.is_ok() {
+                            self.draining.store(true, Ordering::Relaxed);
+                        }
+                        continue;
+                    }
+                    next = lines.recv() => next,
+                }
+            };
+            match next {
+                None => break,
+                Some(Read::Stopped { file, next }) => {
+                    self.summary.stopped_at = Some(at((file, next)));
+                    break;
+                }
+                Some(Read::Failed { file, next, error }) => {
+                    self.summary.stopped_at = Some(at((file, next)));
+                    self.summary.error = Some(error);
+                    break;
+                }
+                Some(Read::Line(item)) => self.take(item, aborted).await,
+            }
+        }
+    }
+
+    /// Decides what becomes of one line, and hands it to the collector.
+    async fn take(&mut self, item: Item, aborted: bool) {
+        let Item {
+            input,
+            file,
+            number,
+            end,
+            line,
+            budget,
+        } = item;
+        self.next = Some((Arc::clone(&file), number + 1));
+        let (line, outcome) = match line {
+            Line::Text(text) if text.iter().all(u8::is_ascii_whitespace) => {
+                (None, Outcome::Skipped)
+            }
+            Line::TooLong(length) => {
+                self.summary.read += 1;
+                Metrics::inc(&self.forwarder.metrics().refused);
+                let max_line = self.options.max_line_bytes;
+                let reason = format!(
+                    "line of {length} bytes is over the limit of {max_line} bytes (--max-line-bytes)"
+                );
+                (None, Outcome::Refused(reason))
+            }
+            Line::Text(text) => {
+                self.summary.read += 1;
+                Metrics::inc(&self.forwarder.metrics().received);
+                if let Some(progress) = &self.progress {
+                    progress.store(self.summary.read, Ordering::Relaxed);
+                }
+                let outcome = if aborted {
+                    Outcome::Aborted
+                } else {
+                    self.outcome(&text).await
+                };
+                (Some(text), outcome)
+            }
+        };
+        let origin = Origin {
+            input,
+            file,
+            number,
+            end,
+            line,
+            budget,
+        };
+        // The collector only goes away when `send` is done with it.
+        let _ = self.outcomes.send((origin, outcome)).await;
+    }
+
+    /// Parses, filters and queues one line.
+    async fn outcome(&mut self, text: &[u8]) -> Outcome {
+        let options = self.options;
+        let event = match &options.wrap {
+            Some(wrap) => Event::wrap(text, &wrap.source, &wrap.ty, wrap.subject.as_deref()),
+            None => parse_event(text),
+        };
+        let event = match event {
+            Ok(event) => event,
+            Err(error) => {
+                Metrics::inc(&self.forwarder.metrics().refused);
+                return Outcome::Refused(error.to_string());
+            }
+        };
+        if !wanted(event.ty(), options) {
+            self.summary.filtered += 1;
+            return Outcome::Skipped;
+        }
+        let message = match to_message(&event, &options.message) {
+            Ok(message) => message,
+            Err(reason) => {
+                Metrics::inc(&self.forwarder.metrics().refused);
+                return Outcome::Refused(reason.to_string());
+            }
+        };
+        let mut abort = self.signals.clone();
+        tokio::select! {
+            biased;
+            queued = self.forwarder.enqueue(message) => match queued {
+                Ok(pending) => Outcome::Pending(pending),
+                Err(error) => {
+                    Metrics::inc(&self.forwarder.metrics().refused);
+                    Outcome::Refused(error.to_string())
+                }
+            },
+            _ = abort.wait_for(|count| *count >= 2) => Outcome::Aborted,
+        }
+    }
+}
+
+fn at((file, number): (Arc<str>, u64)) -> String {
+    format!("{file}:{number}")
+}
+
 fn wanted(ty: &str, options: &SendOptions) -> bool {
     (options.only_types.is_empty() || options.only_types.iter().any(|g| glob_match(g, ty)))
         && !options.except_types.iter().any(|g| glob_match(g, ty))
-}
-
-/// A line read: its file, its number, the line, and its share of the byte budget.
-type Item = (Arc<str>, u64, Line, OwnedSemaphorePermit);
-
-/// The bytes of input lines held at once, in KiB: lines being parsed, queued, sent or waiting
-/// for their outcome (a line over the budget holds all of it, alone).
-const BUDGET_KIB: u32 = 8 * 1024;
-
-fn read_inputs(
-    inputs: Vec<Input>,
-    max_line: usize,
-    lines: &mpsc::Sender<std::io::Result<Item>>,
-    budget: &Arc<Semaphore>,
-    runtime: &tokio::runtime::Handle,
-) {
-    let inputs = if inputs.is_empty() {
-        vec![Input::Stdin]
-    } else {
-        inputs
-    };
-    for input in inputs {
-        let label: Arc<str> = input.label().into();
-        let reader: Box<dyn std::io::BufRead> = match &input {
-            Input::Stdin => Box::new(std::io::stdin().lock()),
-            Input::File(path) => match std::fs::File::open(path) {
-                Ok(file) => Box::new(BufReader::with_capacity(256 * 1024, file)),
-                Err(e) => {
-                    let _ = lines
-                        .blocking_send(Err(std::io::Error::new(e.kind(), format!("{label}: {e}"))));
-                    return;
-                }
-            },
-        };
-        let mut reader = LineReader::new(reader, max_line);
-        loop {
-            let item = match reader.next_line() {
-                Ok(Some((number, line))) => {
-                    let bytes = match &line {
-                        Line::Text(text) => text.len(),
-                        Line::TooLong(_) => 0,
-                    };
-                    let kib = u32::try_from(bytes / 1024 + 1)
-                        .unwrap_or(u32::MAX)
-                        .min(BUDGET_KIB);
-                    let Ok(permit) = runtime.block_on(Arc::clone(budget).acquire_many_owned(kib))
-                    else {
-                        return;
-                    };
-                    Ok((Arc::clone(&label), number, line, permit))
-                }
-                Ok(None) => break,
-                Err(e) => Err(std::io::Error::new(e.kind(), format!("{label}: {e}"))),
-            };
-            let failed = item.is_err();
-            if lines.blocking_send(item).is_err() || failed {
-                return;
-            }
-        }
-    }
-}
-
-/// Where a line came from, the line itself for the dead-letter file, and its share of the
-/// byte budget, given back when the outcome has been handled.
-#[derive(Debug)]
-struct Origin {
-    file: Arc<str>,
-    number: u64,
-    line: Option<Vec<u8>>,
-    _budget: OwnedSemaphorePermit,
-}
-
-#[derive(Debug)]
-enum Outcome {
-    Refused(String),
-    Pending(Pending),
-}
-
-#[derive(Debug, Default)]
-struct Counts {
-    sent: u64,
-    failed: u64,
-    dead_lettered: u64,
-}
-
-async fn send_outcome(
-    outcomes: &mpsc::Sender<(Origin, Outcome)>,
-    origin: Origin,
-    outcome: Outcome,
-) {
-    // The collector only goes away on an I/O error, which `send` then returns.
-    let _ = outcomes.send((origin, outcome)).await;
-}
-
-async fn collect(
-    mut outcomes: mpsc::Receiver<(Origin, Outcome)>,
-    mut dead_letter: Option<Box<dyn Write + Send>>,
-    mut report: impl FnMut(&str),
-) -> std::io::Result<Counts> {
-    let mut counts = Counts::default();
-    while let Some((origin, outcome)) = outcomes.recv().await {
-        let reason = match outcome {
-            Outcome::Refused(reason) => reason,
-            Outcome::Pending(pending) => {
-                let delivery: Delivery = pending.wait().await;
-                match delivery {
-                    Ok(_) => {
-                        counts.sent += 1;
-                        continue;
-                    }
-                    Err(error) => {
-                        counts.failed += 1;
-                        error.to_string()
-                    }
-                }
-            }
-        };
-        report(&format!("{}:{}: {reason}", origin.file, origin.number));
-        if let Some(out) = dead_letter.as_mut() {
-            out.write_all(dead_letter_record(&origin, &reason).as_bytes())?;
-            counts.dead_lettered += 1;
-        }
-    }
-    if let Some(out) = dead_letter.as_mut() {
-        out.flush()?;
-    }
-    Ok(counts)
-}
-
-/// One NDJSON line of the dead-letter file: where, why, and the original line.
-fn dead_letter_record(origin: &Origin, reason: &str) -> String {
-    let mut record = serde_json::Map::new();
-    record.insert("file".into(), origin.file.as_ref().into());
-    record.insert("line".into(), origin.number.into());
-    record.insert("reason".into(), reason.into());
-    match origin.line.as_deref().map(std::str::from_utf8) {
-        Some(Ok(text)) => {
-            record.insert("original".into(), text.into());
-        }
-        Some(Err(_)) => {
-            let bytes = origin.line.as_deref().unwrap_or_default();
-            record.insert(
-                "originalBase64".into(),
-                base64::engine::general_purpose::STANDARD
-                    .encode(bytes)
-                    .into(),
-            );
-        }
-        None => {}
-    }
-    let mut text = serde_json::Value::Object(record).to_string();
-    text.push('\n');
-    text
 }
 
 /// Counts input for a progress display.

@@ -71,7 +71,11 @@ fn dead_lettered(path: &Path, ids: &[String]) -> HashSet<String> {
         assert!(!reason.is_empty(), "no reason: {record}");
         let id = id.unwrap_or_else(|| panic!("no id: {record}"));
         let line = record["line"].as_u64().expect("a line");
-        assert_eq!(ids[line as usize - 1], id, "the record's line holds its event");
+        assert_eq!(
+            ids[line as usize - 1],
+            id,
+            "the record's line holds its event"
+        );
         assert!(reported.insert(id), "reported twice: {record}");
     }
     reported
@@ -103,13 +107,17 @@ async fn sigterm_on_a_pipe_leaves_exactly_the_unread_lines() {
     );
     let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
     let producer = std::thread::spawn(move || {
-        writer.write_all(text.as_bytes()).expect("the pipe stays open");
+        writer
+            .write_all(text.as_bytes())
+            .expect("the pipe stays open");
     });
     wait_for_requests(&proxy, &mut running, n / 10 / 4).await;
     running.terminate();
     let finished = finish(running).await;
     let mut unread = Vec::new();
-    remainder.read_to_end(&mut unread).expect("read the remainder");
+    remainder
+        .read_to_end(&mut unread)
+        .expect("read the remainder");
     producer.join().expect("producer");
     let summary = support::summary(&finished);
     let context = format!("{summary}\n{}", support::tail(&finished.stderr, 20));
@@ -132,8 +140,16 @@ async fn sigterm_on_a_pipe_leaves_exactly_the_unread_lines() {
     let reported = dead_lettered(&dead, &ids);
     let queued = support::id_counts(&queue.read_all().await);
     let result = Accounting::of(taken, &queued, &reported);
-    assert_eq!((result.lost, result.strangers), (0, 0), "{result:?} {context}");
-    assert_eq!(summary["read"].as_u64(), Some(first_unread - 1), "{context}");
+    assert_eq!(
+        (result.lost, result.strangers),
+        (0, 0),
+        "{result:?} {context}"
+    );
+    assert_eq!(
+        summary["read"].as_u64(),
+        Some(first_unread - 1),
+        "{context}"
+    );
     assert_eq!(finished.status.code(), Some(143), "{context}");
     record(&json!({
         "scenario": "SIGTERM on a pipe",
@@ -204,7 +220,11 @@ async fn kill_9_then_resume_loses_nothing() {
 
     let queued = support::id_counts(&queue.read_all().await);
     let result = Accounting::of(&ids, &queued, &HashSet::new());
-    assert_eq!((result.lost, result.strangers), (0, 0), "{result:?} {context}");
+    assert_eq!(
+        (result.lost, result.strangers),
+        (0, 0),
+        "{result:?} {context}"
+    );
     // Resent after each kill: at most the unacknowledged window and the outcomes since the last
     // checkpoint, each 40 lines per request in flight, and the two lines in hand.
     let bound = killed * (2 * 40 * max_in_flight + 2);
@@ -232,7 +252,8 @@ async fn kill_9_then_resume_loses_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dead_letter_write_error_stops_and_is_reported() {
     let queue = TestQueue::new("accounting-full").await;
-    let (ids, mut lines) = inputs(300);
+    let n = 5_000;
+    let (ids, mut lines) = inputs(n);
     let first_bad = 3;
     lines[first_bad - 1] = "not json".to_owned();
     lines[200] = "{".to_owned();
@@ -258,8 +279,15 @@ async fn a_dead_letter_write_error_stops_and_is_reported() {
     );
     // The first line whose outcome is not recorded is where a re-run starts.
     let label = input.display().to_string();
-    assert_eq!(stopped_line(&summary, &label), first_bad as u64, "{context}");
-    assert!(summary["read"].as_u64() < Some(300), "reading stopped: {context}");
+    assert_eq!(
+        stopped_line(&summary, &label),
+        first_bad as u64,
+        "{context}"
+    );
+    assert!(
+        summary["read"].as_u64() < Some(n),
+        "reading stopped: {context}"
+    );
     // Whatever was sent before the error is in the queue.
     let queued = support::id_counts(&queue.read_all().await);
     let before = &ids[..first_bad - 1];
@@ -353,7 +381,10 @@ async fn closed_stdout_and_stderr_change_nothing() {
         .expect("wait");
     // Bad lines make it 1; a panic would make it 101.
     assert_eq!(status.code(), Some(1));
-    let mode = std::fs::metadata(&dead).expect("dead letters").permissions().mode();
+    let mode = std::fs::metadata(&dead)
+        .expect("dead letters")
+        .permissions()
+        .mode();
     assert_eq!(mode & 0o777, 0o600, "the dead-letter file holds payloads");
     let records = support::dead_letters(&dead);
     assert_eq!(records.len(), bad.len());

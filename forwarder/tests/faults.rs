@@ -270,10 +270,10 @@ async fn check_send(scenario: &Scenario) -> (Accounting, Value) {
     );
     if interrupted {
         assert!(read > 0 && read < n, "interrupted mid-stream: {context}");
-        // The input has no blank line, so the line numbers are the lines read.
+        // The input has no blank line, so the first line not processed follows the lines read.
         assert_eq!(
             summary["stoppedAt"].as_str(),
-            Some(format!("{}:{read}", input.display()).as_str()),
+            Some(format!("{}:{}", input.display(), read + 1).as_str()),
             "{context}"
         );
     } else {
@@ -283,7 +283,7 @@ async fn check_send(scenario: &Scenario) -> (Accounting, Value) {
     assert_eq!(get("sent") + get("failed"), read, "{context}");
     assert_eq!(get("deadLettered"), get("failed"), "{context}");
     let expected_status = if interrupted {
-        130
+        143
     } else if get("failed") == 0 {
         0
     } else {

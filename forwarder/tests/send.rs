@@ -368,14 +368,14 @@ async fn refusals_are_counted_in_the_metrics() {
         max_line_bytes: 150,
         ..SendOptions::default()
     };
-    let (_stop, stopped) = tokio::sync::watch::channel(false);
+    let (_signals, signals) = tokio::sync::watch::channel(0u32);
     let summary = send(
         vec![Input::File(input)],
         &options,
         &forwarder,
         None,
         |_| {},
-        stopped,
+        signals,
         None,
     )
     .await
