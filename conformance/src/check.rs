@@ -1,21 +1,29 @@
-//! Drains an SQS queue and judges every message received.
+//! Reads an SQS queue and judges every message received.
 //!
 //! Messages are received ten at a time until a receive comes back empty. By
-//! default each received batch is deleted; with `keep` nothing is deleted and
-//! the messages are only hidden for [`PEEK_VISIBILITY_TIMEOUT_SECONDS`], so
-//! that one run sees each of them once and they come back afterwards.
+//! default nothing is consumed: each message is hidden for
+//! [`PEEK_VISIBILITY_TIMEOUT_SECONDS`] while the run lasts (so that it is
+//! judged once), then made visible again at once with
+//! ChangeMessageVisibilityBatch (a visibility timeout of 0). Each peek still
+//! raises the message's receive count, so a queue with a redrive policy is
+//! refused unless `allow_receive_count`: its messages could be moved to the
+//! dead-letter queue. With `delete`, each received batch is deleted once
+//! judged.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::error::ProvideErrorMetadata;
-use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeName};
+use aws_sdk_sqs::types::{
+    BatchResultErrorEntry, ChangeMessageVisibilityBatchRequestEntry,
+    DeleteMessageBatchRequestEntry, MessageSystemAttributeName, QueueAttributeName,
+};
 
 use crate::{Message, Verdict, judge};
 
-/// How long a peeked message stays hidden when the queue is checked with
-/// `keep`: long enough for one run not to receive it twice.
+/// How long a peeked message stays hidden while the queue is checked
+/// without `delete`: long enough for one run not to receive it twice.
 pub const PEEK_VISIBILITY_TIMEOUT_SECONDS: i32 = 30;
 
 /// Why a queue could not be checked.
@@ -47,9 +55,46 @@ pub enum CheckError {
         queue_url: String,
         failures: Vec<DeleteFailure>,
     },
+    /// Some peeked messages could not be made visible again: they come back
+    /// when their visibility timeout ends.
+    #[error(
+        "{} message(s) of {queue_url} stay hidden for up to {PEEK_VISIBILITY_TIMEOUT_SECONDS} s: {}",
+        failures.len(),
+        failures.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+    )]
+    Unreleased {
+        queue_url: String,
+        failures: Vec<DeleteFailure>,
+    },
+    /// The queue has a redrive policy and peeking was not allowed to raise
+    /// receive counts.
+    #[error(
+        "{queue_url} has a redrive policy ({policy}): peeking raises each message's receive count \
+         and can move messages to the dead-letter queue; pass --allow-receive-count to peek anyway, \
+         or --delete to consume them"
+    )]
+    RedrivePolicy { queue_url: String, policy: String },
+    /// A request other than receive or delete failed.
+    #[error("{action} on {queue_url} failed: {}", Described(code.as_deref(), message))]
+    Request {
+        action: &'static str,
+        queue_url: String,
+        code: Option<String>,
+        message: String,
+    },
 }
 
-/// One message that DeleteMessageBatch did not delete.
+/// How a queue is read.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CheckOptions {
+    /// Delete each message once judged (consume the queue).
+    pub delete: bool,
+    /// Peek even when the queue has a redrive policy.
+    pub allow_receive_count: bool,
+}
+
+/// One message that a batch request (delete, or change of visibility) did
+/// not handle.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DeleteFailure {
     pub message_id: String,
@@ -57,21 +102,22 @@ pub struct DeleteFailure {
     pub message: Option<String>,
 }
 
-/// Drains the queue at `queue_url` and judges each message once.
+/// Reads the queue at `queue_url` and judges each message once.
 ///
 /// Receives with MaxNumberOfMessages 10 and WaitTimeSeconds 1, all message
-/// attributes and all system attributes, until a receive is empty. Unless
-/// `keep`, each batch is deleted with DeleteMessageBatch once judged. With
-/// `keep`, messages are received with a visibility timeout of
-/// [`PEEK_VISIBILITY_TIMEOUT_SECONDS`] and never deleted; the drain also
-/// stops when a receive brings only messages already seen (they became
-/// visible again). In both modes a message id is judged at most once.
+/// attributes and all system attributes, until a receive is empty. With
+/// `delete`, each batch is deleted with DeleteMessageBatch once judged.
+/// Otherwise messages are received with a visibility timeout of
+/// [`PEEK_VISIBILITY_TIMEOUT_SECONDS`], the run also stops when a receive
+/// brings only messages already seen, and at the end every message is made
+/// visible again; a queue with a redrive policy is refused first unless
+/// `allow_receive_count`. In both modes a message id is judged at most once.
 pub async fn check_queue(
     client: &Client,
     queue_url: &str,
-    keep: bool,
+    options: CheckOptions,
 ) -> Result<Vec<(Message, Verdict)>, CheckError> {
-    drain(&Sqs { client, queue_url }, keep).await
+    drain(&Sqs { client, queue_url }, options).await
 }
 
 /// The operations the drain needs, so that it can be tested without SQS.
@@ -86,6 +132,14 @@ trait Queue {
     /// Deletes `(message id, receipt handle)` pairs, ten at most, and returns
     /// those the service did not delete.
     async fn delete(&self, handles: &[(String, String)]) -> Result<Vec<DeleteFailure>, CheckError>;
+
+    /// Makes `(message id, receipt handle)` pairs, ten at most, visible at
+    /// once, and returns those the service did not change.
+    async fn release(&self, handles: &[(String, String)])
+    -> Result<Vec<DeleteFailure>, CheckError>;
+
+    /// The queue's redrive policy, if it has one.
+    async fn redrive_policy(&self) -> Result<Option<String>, CheckError>;
 }
 
 #[derive(Debug)]
@@ -154,31 +208,112 @@ impl Queue for Sqs<'_> {
                 let (code, message) = metadata(&err);
                 delete_error(code, message)
             })?;
-        Ok(output
-            .failed()
+        Ok(batch_failures(output.failed(), handles))
+    }
+
+    async fn release(
+        &self,
+        handles: &[(String, String)],
+    ) -> Result<Vec<DeleteFailure>, CheckError> {
+        let request_error = |code, message| CheckError::Request {
+            action: "ChangeMessageVisibilityBatch",
+            queue_url: self.queue_url.to_owned(),
+            code,
+            message,
+        };
+        let entries = handles
             .iter()
-            .map(|failed| DeleteFailure {
-                message_id: failed
-                    .id()
-                    .parse::<usize>()
-                    .ok()
-                    .and_then(|index| handles.get(index))
-                    .map_or_else(
-                        || format!("batch entry {}", failed.id()),
-                        |(id, _)| id.clone(),
-                    ),
-                code: failed.code().to_owned(),
-                message: failed.message().map(str::to_owned),
+            .enumerate()
+            .map(|(index, (_, receipt_handle))| {
+                ChangeMessageVisibilityBatchRequestEntry::builder()
+                    .id(index.to_string())
+                    .receipt_handle(receipt_handle)
+                    .visibility_timeout(0)
+                    .build()
             })
-            .collect())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|err| request_error(None, err.to_string()))?;
+        let output = self
+            .client
+            .change_message_visibility_batch()
+            .queue_url(self.queue_url)
+            .set_entries(Some(entries))
+            .send()
+            .await
+            .map_err(|err| {
+                let (code, message) = metadata(&err);
+                request_error(code, message)
+            })?;
+        Ok(batch_failures(output.failed(), handles))
+    }
+
+    async fn redrive_policy(&self) -> Result<Option<String>, CheckError> {
+        let output = self
+            .client
+            .get_queue_attributes()
+            .queue_url(self.queue_url)
+            .attribute_names(QueueAttributeName::RedrivePolicy)
+            .send()
+            .await
+            .map_err(|err| {
+                let (code, message) = metadata(&err);
+                CheckError::Request {
+                    action: "GetQueueAttributes",
+                    queue_url: self.queue_url.to_owned(),
+                    code,
+                    message,
+                }
+            })?;
+        Ok(output
+            .attributes
+            .and_then(|mut a| a.remove(&QueueAttributeName::RedrivePolicy))
+            .filter(|policy| !policy.is_empty()))
     }
 }
 
-async fn drain(queue: &impl Queue, keep: bool) -> Result<Vec<(Message, Verdict)>, CheckError> {
-    let visibility_timeout = keep.then_some(PEEK_VISIBILITY_TIMEOUT_SECONDS);
+/// The entries a batch request did not handle, named by their message ids.
+fn batch_failures(
+    failed: &[BatchResultErrorEntry],
+    handles: &[(String, String)],
+) -> Vec<DeleteFailure> {
+    failed
+        .iter()
+        .map(|failed| DeleteFailure {
+            message_id: failed
+                .id()
+                .parse::<usize>()
+                .ok()
+                .and_then(|index| handles.get(index))
+                .map_or_else(
+                    || format!("batch entry {}", failed.id()),
+                    |(id, _)| id.clone(),
+                ),
+            code: failed.code().to_owned(),
+            message: failed.message().map(str::to_owned),
+        })
+        .collect()
+}
+
+async fn drain(
+    queue: &impl Queue,
+    options: CheckOptions,
+) -> Result<Vec<(Message, Verdict)>, CheckError> {
+    let peek = !options.delete;
+    if peek
+        && !options.allow_receive_count
+        && let Some(policy) = queue.redrive_policy().await?
+    {
+        return Err(CheckError::RedrivePolicy {
+            queue_url: queue.url().to_owned(),
+            policy,
+        });
+    }
+    let visibility_timeout = peek.then_some(PEEK_VISIBILITY_TIMEOUT_SECONDS);
     let mut results = Vec::new();
     let mut seen = BTreeSet::new();
     let mut failures = Vec::new();
+    // Peeked messages by id, with the latest receipt handle (an earlier one may be stale).
+    let mut peeked = BTreeMap::new();
     loop {
         let received = queue.receive(visibility_timeout).await?;
         if received.is_empty() {
@@ -188,15 +323,16 @@ async fn drain(queue: &impl Queue, keep: bool) -> Result<Vec<(Message, Verdict)>
         let mut handles = Vec::new();
         for received in &received {
             let message = to_message(received);
-            if !keep {
-                match received.receipt_handle() {
-                    Some(handle) => handles.push((message.message_id.clone(), handle.to_owned())),
-                    None => failures.push(DeleteFailure {
-                        message_id: message.message_id.clone(),
-                        code: "MissingReceiptHandle".to_owned(),
-                        message: Some("received without a receipt handle".to_owned()),
-                    }),
+            match received.receipt_handle() {
+                Some(handle) if peek => {
+                    peeked.insert(message.message_id.clone(), handle.to_owned());
                 }
+                Some(handle) => handles.push((message.message_id.clone(), handle.to_owned())),
+                None => failures.push(DeleteFailure {
+                    message_id: message.message_id.clone(),
+                    code: "MissingReceiptHandle".to_owned(),
+                    message: Some("received without a receipt handle".to_owned()),
+                }),
             }
             // A message without an id cannot be recognised again: judge it.
             if message.message_id.is_empty() || seen.insert(message.message_id.clone()) {
@@ -208,17 +344,31 @@ async fn drain(queue: &impl Queue, keep: bool) -> Result<Vec<(Message, Verdict)>
         if !handles.is_empty() {
             failures.extend(queue.delete(&handles).await?);
         }
-        if keep && fresh == 0 {
+        if peek && fresh == 0 {
             break;
         }
     }
-    if !failures.is_empty() {
-        return Err(CheckError::Undeleted {
-            queue_url: queue.url().to_owned(),
-            failures,
-        });
+    if peek {
+        let peeked: Vec<(String, String)> = peeked.into_iter().collect();
+        for chunk in peeked.chunks(10) {
+            failures.extend(queue.release(chunk).await?);
+        }
     }
-    Ok(results)
+    if failures.is_empty() {
+        return Ok(results);
+    }
+    let queue_url = queue.url().to_owned();
+    Err(if peek {
+        CheckError::Unreleased {
+            queue_url,
+            failures,
+        }
+    } else {
+        CheckError::Undeleted {
+            queue_url,
+            failures,
+        }
+    })
 }
 
 /// Keeps the id, the body and the message attributes that carry a string
@@ -294,7 +444,7 @@ mod tests {
 
     use aws_sdk_sqs::types::{Message as SqsMessage, MessageAttributeValue};
 
-    use crate::check::{CheckError, DeleteFailure, Queue, drain};
+    use crate::check::{CheckError, CheckOptions, DeleteFailure, Queue, drain};
 
     const CONFORMANT: &str = r#"{"specversion":"1.0","id":"1","source":"/s","type":"t"}"#;
 
@@ -304,7 +454,9 @@ mod tests {
         batches: RefCell<VecDeque<Vec<SqsMessage>>>,
         timeouts: RefCell<Vec<Option<i32>>>,
         deleted: RefCell<Vec<String>>,
+        released: RefCell<Vec<String>>,
         refuse: Vec<String>,
+        redrive: Option<String>,
     }
 
     impl Queue for FakeQueue {
@@ -338,6 +490,20 @@ mod tests {
             }
             Ok(failures)
         }
+
+        async fn release(
+            &self,
+            handles: &[(String, String)],
+        ) -> Result<Vec<DeleteFailure>, CheckError> {
+            assert!(handles.len() <= 10);
+            let mut released = self.released.borrow_mut();
+            released.extend(handles.iter().map(|(id, _)| id.clone()));
+            Ok(Vec::new())
+        }
+
+        async fn redrive_policy(&self) -> Result<Option<String>, CheckError> {
+            Ok(self.redrive.clone())
+        }
     }
 
     fn message(id: &str, body: &str) -> SqsMessage {
@@ -349,26 +515,38 @@ mod tests {
     }
 
     /// Drains `batches` and compares the judged ids (with their verdicts),
-    /// the deleted ids and the number of receives with the expectation.
+    /// the deleted (or, when peeking, released) ids and the number of
+    /// receives with the expectation.
     async fn check(
         batches: Vec<Vec<SqsMessage>>,
-        keep: bool,
+        delete: bool,
         expected: (&[(&str, bool)], &[&str], usize),
     ) {
         let queue = FakeQueue {
             batches: RefCell::new(batches.into()),
             ..FakeQueue::default()
         };
-        let results = drain(&queue, keep).await.expect("drain succeeds");
+        let options = CheckOptions {
+            delete,
+            allow_receive_count: false,
+        };
+        let results = drain(&queue, options).await.expect("drain succeeds");
         let judged: Vec<(&str, bool)> = results
             .iter()
             .map(|(m, v)| (m.message_id.as_str(), v.conformant))
             .collect();
         assert_eq!(judged, expected.0);
-        assert_eq!(*queue.deleted.borrow(), expected.1);
+        let (deleted, released) = (queue.deleted.borrow(), queue.released.borrow());
+        let (touched, untouched) = if delete {
+            (deleted, released)
+        } else {
+            (released, deleted)
+        };
+        assert_eq!(*touched, expected.1);
+        assert!(untouched.is_empty());
         let timeouts = queue.timeouts.borrow();
         assert_eq!(timeouts.len(), expected.2);
-        let timeout = if keep { Some(30) } else { None };
+        let timeout = if delete { None } else { Some(30) };
         assert!(timeouts.iter().all(|&t| t == timeout));
     }
 
@@ -379,7 +557,7 @@ mod tests {
                 vec![message("a", CONFORMANT), message("b", "not json")],
                 vec![message("c", CONFORMANT), message("a", CONFORMANT)],
             ],
-            false,
+            true,
             (
                 &[("a", true), ("b", false), ("c", true)],
                 &["a", "b", "c", "a"],
@@ -390,17 +568,49 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn keeps_messages_and_stops_when_nothing_is_new() {
+    async fn peeks_stops_when_nothing_is_new_and_releases_everything() {
         check(
             vec![
                 vec![message("a", CONFORMANT), message("b", CONFORMANT)],
                 vec![message("a", CONFORMANT)],
                 vec![message("c", CONFORMANT)],
             ],
-            true,
-            (&[("a", true), ("b", true)], &[], 2),
+            false,
+            (&[("a", true), ("b", true)], &["a", "b"], 2),
         )
         .await;
+    }
+
+    #[tokio::test]
+    async fn refuses_to_peek_a_queue_with_a_redrive_policy() {
+        let queue = FakeQueue {
+            batches: RefCell::new(vec![vec![message("a", CONFORMANT)]].into()),
+            redrive: Some(r#"{"maxReceiveCount":"3"}"#.to_owned()),
+            ..FakeQueue::default()
+        };
+        let err = drain(&queue, CheckOptions::default())
+            .await
+            .expect_err("refused");
+        assert!(matches!(err, CheckError::RedrivePolicy { .. }), "{err}");
+        assert!(queue.timeouts.borrow().is_empty(), "nothing was received");
+        for options in [
+            CheckOptions {
+                delete: true,
+                allow_receive_count: false,
+            },
+            CheckOptions {
+                delete: false,
+                allow_receive_count: true,
+            },
+        ] {
+            let queue = FakeQueue {
+                batches: RefCell::new(vec![vec![message("a", CONFORMANT)]].into()),
+                redrive: Some(r#"{"maxReceiveCount":"3"}"#.to_owned()),
+                ..FakeQueue::default()
+            };
+            let results = drain(&queue, options).await.expect("allowed");
+            assert_eq!(results.len(), 1);
+        }
     }
 
     #[tokio::test]
@@ -422,7 +632,11 @@ mod tests {
             refuse: vec!["a".to_owned()],
             ..FakeQueue::default()
         };
-        let err = drain(&queue, false).await.expect_err("a and d stay");
+        let options = CheckOptions {
+            delete: true,
+            allow_receive_count: false,
+        };
+        let err = drain(&queue, options).await.expect_err("a and d stay");
         assert_eq!(
             err.to_string(),
             "2 message(s) not deleted from http://queue: a (ReceiptHandleIsInvalid); \

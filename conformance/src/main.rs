@@ -19,13 +19,13 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Drain a queue and judge every message in it.
+    /// Judge every message of a queue; peeks (nothing deleted or moved) unless --delete.
     Check(CheckArgs),
 }
 
 #[derive(Debug, Args)]
 struct CheckArgs {
-    /// The URL of the queue to drain.
+    /// The URL of the queue to check.
     #[arg(long)]
     queue_url: String,
     /// An SQS endpoint other than AWS's, such as LocalStack's.
@@ -34,9 +34,16 @@ struct CheckArgs {
     /// The AWS region; defaults to the usual AWS configuration.
     #[arg(long)]
     region: Option<String>,
-    /// Leave the messages in the queue instead of deleting them.
-    #[arg(long)]
+    /// Leave the messages in the queue, visible again at once (the default; this names it).
+    #[arg(long, conflicts_with = "delete")]
     keep: bool,
+    /// Delete each message once judged (consumes the queue).
+    #[arg(long)]
+    delete: bool,
+    /// Peek even if the queue has a redrive policy: receive counts rise, and a message at its
+    /// maxReceiveCount can be moved to the dead-letter queue.
+    #[arg(long)]
+    allow_receive_count: bool,
     /// The report format.
     #[arg(long, value_enum, default_value_t = report::Format::Text)]
     format: report::Format,
@@ -60,7 +67,13 @@ async fn main() -> ExitCode {
 impl CheckArgs {
     async fn run(self) -> anyhow::Result<ExitCode> {
         let client = sqs_client(self.endpoint_url.as_deref(), self.region.as_deref()).await?;
-        let results = check::check_queue(&client, &self.queue_url, self.keep).await?;
+        // `--keep` only names the default, which clap keeps apart from `--delete`.
+        debug_assert!(!(self.keep && self.delete));
+        let options = check::CheckOptions {
+            delete: self.delete,
+            allow_receive_count: self.allow_receive_count,
+        };
+        let results = check::check_queue(&client, &self.queue_url, options).await?;
         if self.show {
             for (message, _) in &results {
                 println!("{}", message.body);

@@ -67,6 +67,7 @@ async fn a_broken_producer_is_caught_by_conformance_check() {
     let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_conformance"))
         .args([
             "check",
+            "--delete",
             "--format",
             "json",
             "--queue-url",

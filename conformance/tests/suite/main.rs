@@ -11,11 +11,13 @@
 //! - `least_privilege`: the stored policy document.
 //! - `broken_producer`: `conformance check` catches a producer that is not conformant.
 //! - `role_mode`: the forwarder assumes a provisioned role with its external id.
+//! - `live_queue`: `conformance check` peeks at a live queue unless told to delete.
 
 mod broken_producer;
 mod common;
 mod golden;
 mod least_privilege;
+mod live_queue;
 mod official;
 mod properties;
 mod role_mode;
