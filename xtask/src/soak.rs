@@ -1,6 +1,8 @@
 //! `cargo xtask soak [--events N] [--outage-secs S] [--throttle-secs S]`: the fault scenarios of
-//! `forwarder/tests/faults.rs` at length (by default 20,000 events each, a 15 s outage, 10 s of
-//! throttling), one at a time, then their results as a table in `target/soak/report.md`.
+//! `forwarder/tests/faults.rs` and the accounting scenarios of `forwarder/tests/accounting.rs`
+//! (SIGTERM on a pipe, `kill -9` then `--resume`) at length (by default 20,000 events each, a
+//! 15 s outage, 10 s of throttling), one at a time, then their results as a table in
+//! `target/soak/report.md`.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -36,19 +38,32 @@ pub(crate) fn run(args: &[String]) -> Result<ExitCode> {
     let config = localstack::Config::from_env()?;
     let instance = localstack::start(&config)?;
     eprintln!("soak: LocalStack at {}", instance.endpoint());
-    let mut command = run::cargo();
-    command
-        .args(["test", "-p", "forwarder", "--test", "faults", "--"])
-        .args(["--test-threads", "1"])
-        .env("LOCALSTACK_ENDPOINT", instance.endpoint())
-        .env("FAULT_EVENTS", events.to_string())
-        .env("FAULT_OUTAGE_SECS", outage.to_string())
-        .env("FAULT_THROTTLE_SECS", throttle.to_string())
-        .env(
-            "FAULT_RESULTS",
-            std::fs::canonicalize(dir)?.join("results.ndjson"),
-        );
-    let code = run::status(&mut command);
+    let results_path = std::fs::canonicalize(dir)?.join("results.ndjson");
+    let mut failed = false;
+    for (test, filter) in [
+        ("faults", None),
+        ("accounting", Some("sigterm_on_a_pipe")),
+        ("accounting", Some("kill_9_then_resume")),
+    ] {
+        let mut command = run::cargo();
+        command
+            .args(["test", "-p", "forwarder", "--test", test, "--"])
+            .args(filter)
+            .args(["--test-threads", "1"])
+            .env("LOCALSTACK_ENDPOINT", instance.endpoint())
+            .env("FAULT_EVENTS", events.to_string())
+            .env("ACCOUNTING_EVENTS", events.to_string())
+            .env("FAULT_OUTAGE_SECS", outage.to_string())
+            .env("FAULT_THROTTLE_SECS", throttle.to_string())
+            .env("FAULT_RESULTS", &results_path);
+        // A failed scenario still lets the others run and the table be written.
+        failed |= run::status(&mut command).map_or(true, |code| code != ExitCode::SUCCESS);
+    }
+    let code = Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    });
     if instance.started() && config.backend == localstack::Backend::Host {
         localstack::stop(&config)?;
     }
