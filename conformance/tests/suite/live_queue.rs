@@ -107,7 +107,9 @@ impl Drop for LiveQueue {
                 tokio::runtime::Builder::new_current_thread()
                     .enable_all()
                     .build()
-                    .map(|rt| rt.block_on(async { sqs.delete_queue().queue_url(url).send().await.ok() }))
+                    .map(|rt| {
+                        rt.block_on(async { sqs.delete_queue().queue_url(url).send().await.ok() })
+                    })
             })
             .join();
         }
@@ -128,15 +130,28 @@ async fn check_peeks_by_default_and_deletes_only_when_asked() {
     let output = queue.check(&[]).await;
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
     assert!(text(&output).contains("3"), "{}", text(&output));
-    assert_eq!(queue.visible(&queue.url).await, 3, "every message is visible again at once");
+    assert_eq!(
+        queue.visible(&queue.url).await,
+        3,
+        "every message is visible again at once"
+    );
 
     let output = queue.check(&["--keep"]).await;
-    assert_eq!(output.status.code(), Some(0), "--keep names the default: {}", text(&output));
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "--keep names the default: {}",
+        text(&output)
+    );
     assert_eq!(queue.visible(&queue.url).await, 3);
 
     let output = queue.check(&["--delete"]).await;
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
-    assert_eq!(queue.visible(&queue.url).await, 0, "--delete drains the queue");
+    assert_eq!(
+        queue.visible(&queue.url).await,
+        0,
+        "--delete drains the queue"
+    );
 }
 
 #[tokio::test]
