@@ -1,6 +1,6 @@
 //! `conformance check` against a real queue in LocalStack: messages sent by the test with the
 //! plain SDK, more than one receive's worth, judged once each, the report naming each message
-//! by its id; the queue drained, or left as it was with `--keep`.
+//! by its id; the queue drained with `--delete`, or left as it was by default (`--keep`).
 
 use std::collections::BTreeMap;
 use std::process::{Command, Output, Stdio};
@@ -93,7 +93,7 @@ async fn check_judges_every_message_of_a_real_queue_once_and_drains_it() {
     let queue = TestQueue::new("check-drain").await;
     let sent = fill(&queue).await;
 
-    let (output, report) = check(&queue, &[]).await;
+    let (output, report) = check(&queue, &["--delete"]).await;
     assert_eq!(
         output.status.code(),
         Some(1),
@@ -136,23 +136,25 @@ async fn check_keep_judges_every_message_and_leaves_the_queue_as_it_was() {
     );
     assert_eq!(verdicts(&report), sent);
 
-    // The peeked messages are hidden, not gone: the queue counts them as not visible.
+    // The peeked messages are neither gone nor hidden: visible again for their consumers.
     let attributes = queue
         .sqs
         .get_queue_attributes()
         .queue_url(&queue.url)
-        .attribute_names(
-            aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesNotVisible,
-        )
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
         .send()
         .await
         .expect("GetQueueAttributes")
         .attributes
         .unwrap_or_default();
-    let hidden = attributes
-        .get(&aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+    let visible = attributes
+        .get(&aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
         .and_then(|n| n.parse::<usize>().ok());
-    assert_eq!(hidden, Some(sent.len()), "--keep deleted nothing");
+    assert_eq!(
+        visible,
+        Some(sent.len()),
+        "--keep deleted nothing and hid nothing"
+    );
 }
 
 #[tokio::test]
