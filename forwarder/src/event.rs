@@ -121,6 +121,8 @@ pub enum Rule {
     DataExclusive,
     /// `data_base64` is standard, padded base64.
     Base64,
+    /// `data` is a string when `datacontenttype` is not JSON (JSON format, section 3.1.1).
+    DataType,
 }
 
 /// Parses and validates one event in the CloudEvents 1.0 structured JSON format.
@@ -344,7 +346,7 @@ impl EventError {
 impl Rule {
     /// The rule's short name: "utf-8", "json", "required", "duplicate", "name", "type",
     /// "non-empty", "specversion", "uri-reference", "uri", "rfc3339", "media-type",
-    /// "extension-type", "data-exclusive" or "base64".
+    /// "extension-type", "data-exclusive", "base64" or "data-type".
     pub fn as_str(self) -> &'static str {
         match self {
             Rule::Utf8 => "utf-8",
@@ -363,6 +365,7 @@ impl Rule {
             Rule::ExtensionType => "extension-type",
             Rule::DataExclusive => "data-exclusive",
             Rule::Base64 => "base64",
+            Rule::DataType => "data-type",
         }
     }
 }
@@ -386,7 +389,9 @@ pub fn is_absolute_uri(s: &str) -> bool {
 /// Whether `s` is an RFC 3339 `date-time`, e.g. `2022-01-27T16:17:06.458868Z`.
 ///
 /// Dates are checked against the days of each month, leap years included; `T` and `Z` may be
-/// lower-case. A leap second (`:60`) is accepted at any minute, since the offset moves it.
+/// lower-case. A leap second (`:60`) is accepted only where the instant in UTC reads 23:59:60:
+/// the offset is subtracted from the local time of day, so `18:59:60-05:00` is one and
+/// `12:00:60Z` is not. Whether a leap second was in fact inserted on that day is not checked.
 pub fn is_rfc3339(s: &str) -> bool {
     let b = s.as_bytes();
     if b.len() < 20 {
@@ -430,16 +435,26 @@ pub fn is_rfc3339(s: &str) -> bool {
             return false;
         }
     }
-    match b.get(i) {
-        Some(b'Z' | b'z') => i + 1 == b.len(),
-        Some(b'+' | b'-') => {
-            i + 6 == b.len()
-                && b[i + 3] == b':'
-                && number(b, i + 1, 2).is_some_and(|hours| hours <= 23)
-                && number(b, i + 4, 2).is_some_and(|minutes| minutes <= 59)
+    let offset_minutes = match b.get(i) {
+        Some(b'Z' | b'z') if i + 1 == b.len() => 0,
+        Some(&sign @ (b'+' | b'-')) if i + 6 == b.len() && b[i + 3] == b':' => {
+            match (number(b, i + 1, 2), number(b, i + 4, 2)) {
+                (Some(hours), Some(minutes)) if hours <= 23 && minutes <= 59 => {
+                    let offset = i64::from(hours * 60 + minutes);
+                    if sign == b'-' { -offset } else { offset }
+                }
+                _ => return false,
+            }
         }
-        _ => false,
-    }
+        _ => return false,
+    };
+    second < 60 || is_last_minute_in_utc(hour, minute, offset_minutes)
+}
+
+/// Whether a local time of day `hour:minute` at an offset east of UTC is 23:59 in UTC.
+fn is_last_minute_in_utc(hour: u32, minute: u32, offset_minutes: i64) -> bool {
+    const DAY: i64 = 24 * 60;
+    (i64::from(hour * 60 + minute) - offset_minutes).rem_euclid(DAY) == DAY - 1
 }
 
 /// Whether `s` is an RFC 2046 media type: `type "/" subtype *( OWS ";" OWS parameter )`, with
@@ -612,6 +627,13 @@ fn validate(members: Vec<(String, Box<RawValue>)>) -> Result<Event, EventError> 
                             format!("nested deeper than {MAX_DEPTH} levels"),
                         ));
                     }
+                    if let Some(escape) = lone_surrogate(raw) {
+                        return Err(invalid(
+                            &name,
+                            Rule::Json,
+                            format!("holds a lone surrogate escape (`{escape}`)"),
+                        ));
+                    }
                     None
                 } else {
                     let text = string(&name, raw)?;
@@ -688,7 +710,89 @@ fn validate(members: Vec<(String, Box<RawValue>)>) -> Result<Event, EventError> 
             attribute: REQUIRED[index],
         });
     }
-    Ok(Event { attributes })
+    let event = Event { attributes };
+    check_data_type(&event)?;
+    Ok(event)
+}
+
+/// Checks that `data` is a string unless `datacontenttype` declares JSON (or is absent, which
+/// means JSON in this format): JSON format, section 3.1.1.
+fn check_data_type(event: &Event) -> Result<(), EventError> {
+    let Some(content_type) = event.datacontenttype() else {
+        return Ok(());
+    };
+    let Some(data) = event.attributes.iter().find(|a| &*a.name == "data") else {
+        return Ok(());
+    };
+    let raw = data.value.get();
+    if raw.starts_with('"') || is_json_media_type(content_type) {
+        return Ok(());
+    }
+    Err(invalid(
+        "data",
+        Rule::DataType,
+        format!(
+            "must be a string when `datacontenttype` is not JSON (`{}`), got {}",
+            Shown(content_type),
+            kind(raw)
+        ),
+    ))
+}
+
+/// Whether a media type declares JSON: its subtype, parameters aside, is `json` or ends in `+json`,
+/// in any case.
+fn is_json_media_type(media_type: &str) -> bool {
+    let essence = media_type.split(';').next().unwrap_or_default().trim();
+    essence.split_once('/').is_some_and(|(_, subtype)| {
+        let subtype = subtype.to_ascii_lowercase();
+        subtype == "json" || subtype.ends_with("+json")
+    })
+}
+
+/// The first `\uXXXX` escape in valid JSON text that is a surrogate without its pair, as written.
+/// A loop over the bytes, so any size is safe; text without `\u` costs one search.
+fn lone_surrogate(raw: &str) -> Option<&str> {
+    let b = raw.as_bytes();
+    if !raw.contains("\\u") {
+        return None;
+    }
+    let unit = |at: usize| -> Option<u16> {
+        let hex = raw.get(at + 2..at + 6)?;
+        (b.get(at + 1) == Some(&b'u') && b[at] == b'\\')
+            .then(|| u16::from_str_radix(hex, 16).ok())
+            .flatten()
+    };
+    let mut i = 0;
+    let mut in_string = false;
+    while i < b.len() {
+        match b[i] {
+            b'"' => in_string = !in_string,
+            b'\\' if in_string => {
+                if let Some(code) = unit(i) {
+                    let end = i + 6;
+                    match code {
+                        0xD800..=0xDBFF => match unit(end) {
+                            Some(0xDC00..=0xDFFF) => {
+                                i = end + 6;
+                                continue;
+                            }
+                            _ => return Some(&raw[i..end]),
+                        },
+                        0xDC00..=0xDFFF => return Some(&raw[i..end]),
+                        _ => {}
+                    }
+                    i = end;
+                    continue;
+                }
+                // Any other escape is two bytes.
+                i += 2;
+                continue;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    None
 }
 
 /// Checks the name of an extension attribute: `[a-z0-9]+`. The specification's advice to keep
@@ -950,16 +1054,10 @@ fn authority(b: &[u8]) -> bool {
         None => b,
     };
     let port = if let Some(literal) = host_port.strip_prefix(b"[") {
-        // IP-literal: IPv6address or IPvFuture, checked for its characters only.
         let Some(close) = literal.iter().position(|&c| c == b']') else {
             return false;
         };
-        let inside = &literal[..close];
-        if inside.is_empty()
-            || !inside
-                .iter()
-                .all(|&c| is_unreserved(c) || is_sub_delim(c) || c == b':')
-        {
+        if !is_ip_literal(&literal[..close]) {
             return false;
         }
         match &literal[close + 1..] {
@@ -975,6 +1073,28 @@ fn authority(b: &[u8]) -> bool {
         port.unwrap_or_default()
     };
     port.iter().all(u8::is_ascii_digit)
+}
+
+/// What is inside the brackets of an RFC 3986 `IP-literal`: an `IPv6address`, or an `IPvFuture`
+/// (`"v" 1*HEXDIG "." 1*( unreserved / sub-delims / ":" )`). IPv6 text is read by the standard
+/// library, which follows RFC 4291's text form as RFC 3986 does and refuses zone identifiers.
+fn is_ip_literal(inside: &[u8]) -> bool {
+    match inside {
+        [b'v' | b'V', rest @ ..] => {
+            let dot = rest.iter().position(|&c| c == b'.');
+            dot.is_some_and(|dot| {
+                dot > 0
+                    && rest[..dot].iter().all(u8::is_ascii_hexdigit)
+                    && rest.len() > dot + 1
+                    && rest[dot + 1..]
+                        .iter()
+                        .all(|&c| is_unreserved(c) || is_sub_delim(c) || c == b':')
+            })
+        }
+        _ => {
+            std::str::from_utf8(inside).is_ok_and(|text| text.parse::<std::net::Ipv6Addr>().is_ok())
+        }
+    }
 }
 
 /// Whether every character is allowed, a '%' always starting a `%XX` escape.
@@ -1135,6 +1255,103 @@ mod tests {
     #[test]
     fn minimal_event() {
         check(&event(""), "ok");
+    }
+
+    /// The four events the forwarder once sent and its own judge refused.
+    #[test]
+    fn refuses_what_the_judge_refuses() {
+        check(
+            &event(r#","time":"2018-04-05T12:00:60Z""#),
+            "rfc3339: attribute `time`: not an RFC 3339 timestamp (`2018-04-05T12:00:60Z`)",
+        );
+        check(
+            &event(r#","ext":"x","source":"//[zz]/x""#).replace(r#""source":"/s","#, ""),
+            "uri-reference: attribute `source`: not a URI-reference (`//[zz]/x`)",
+        );
+        check(
+            &event(r#","data":"\ud800""#),
+            "json: attribute `data`: holds a lone surrogate escape (`\\ud800`)",
+        );
+        check(
+            &event(r#","datacontenttype":"text/plain","data":{"a":1}"#),
+            "data-type: attribute `data`: must be a string when `datacontenttype` is not JSON (`text/plain`), got an object",
+        );
+    }
+
+    #[test]
+    fn leap_seconds_only_at_23_59_60_utc() {
+        for (time, accepted) in [
+            ("2016-12-31T23:59:60Z", true),
+            ("2016-12-31t23:59:60.5z", true),
+            ("2016-12-31T18:59:60-05:00", true),
+            ("2017-01-01T00:59:60+01:00", true),
+            ("2016-12-31T23:29:60-00:30", true),
+            ("2016-12-31T23:29:60+00:30", false),
+            ("2016-12-31T23:59:60+01:00", false),
+            ("2018-04-05T12:00:60Z", false),
+            ("2018-04-05T23:58:60Z", false),
+        ] {
+            assert_eq!(is_rfc3339(time), accepted, "{time}");
+        }
+    }
+
+    #[test]
+    fn ip_literals_are_ipv6_or_ipvfuture() {
+        for (uri, accepted) in [
+            ("//[::1]/x", true),
+            ("http://[2001:db8::7]:80/", true),
+            ("//[::ffff:192.0.2.1]", true),
+            ("//[v7.x:y]", true),
+            ("//[V1f.a]", true),
+            ("//[zz]/x", false),
+            ("//[]", false),
+            ("//[v.x]", false),
+            ("//[v7.]", false),
+            ("//[1:2:3:4:5:6:7:8:9]", false),
+            ("//[12345::]", false),
+            ("//[::1%25eth0]", false),
+        ] {
+            assert_eq!(is_uri_reference(uri), accepted, "{uri}");
+        }
+    }
+
+    #[test]
+    fn lone_surrogates_anywhere_in_data() {
+        check(&event(r#","data":"\ud83d\ude00""#), "ok");
+        check(&event(r#","data":{"a":["\\ud800"]}"#), "ok");
+        check(
+            &event(r#","data":{"a":["x\udc00"]}"#),
+            "json: attribute `data`: holds a lone surrogate escape (`\\udc00`)",
+        );
+        check(
+            &event(r#","data":{"\uDBFF":1}"#),
+            "json: attribute `data`: holds a lone surrogate escape (`\\uDBFF`)",
+        );
+        check(
+            &event(r#","data":"\ud800\u0041""#),
+            "json: attribute `data`: holds a lone surrogate escape (`\\ud800`)",
+        );
+    }
+
+    #[test]
+    fn non_json_content_types_carry_string_data() {
+        check(
+            &event(r#","datacontenttype":"text/plain","data":"x""#),
+            "ok",
+        );
+        check(
+            &event(r#","data":{"a":1},"datacontenttype":"application/vnd.x+json""#),
+            "ok",
+        );
+        check(
+            &event(r#","data":[1],"datacontenttype":"Application/JSON; charset=utf-8""#),
+            "ok",
+        );
+        check(&event(r#","data":{"a":1}"#), "ok");
+        check(
+            &event(r#","data":3,"datacontenttype":"application/jsonx""#),
+            "data-type: attribute `data`: must be a string when `datacontenttype` is not JSON (`application/jsonx`), got a number",
+        );
     }
 
     #[test]
