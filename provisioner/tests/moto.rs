@@ -9,24 +9,23 @@
 //! `sqs:SendMessage` for it; the policy is not widened for moto, so the batch path is not tried
 //! here (the LocalStack and conformance tests send batches with the same key).
 
-use std::path::{Path, PathBuf};
-
 use aws_access::connection::Format;
 use aws_access::sdk::{AssumeRole, AwsOptions, StaticKey, sdk_config};
 use aws_access::secret::Secret;
 use aws_sdk_sqs::config::http::HttpResponse;
 use aws_sdk_sqs::error::{ProvideErrorMetadata, SdkError};
 use provisioner::{Auth, Clients, OutFile, Spec};
+use testkit::TempDir;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_written_key_may_only_send_to_its_own_queue() {
     let server = start().await;
     let admin = options(&server, moto::ACCESS_KEY, moto::SECRET_KEY);
     let clients = Clients::new(&admin).await.expect("clients");
-    let dir = TempDir::new("user");
+    let dir = TempDir::new("moto-user");
     let mut spec = Spec::new("orders");
     spec.out = Some(OutFile {
-        path: dir.0.join("orders.json"),
+        path: dir.path().join("orders.json"),
         format: Format::Json,
     });
     let outcome = provisioner::apply(&clients, &spec).await.expect("apply");
@@ -47,7 +46,7 @@ async fn the_written_key_may_only_send_to_its_own_queue() {
     server.enforce_iam().expect("IAM authorization on");
 
     let (config, _) =
-        aws_access::connection::read(&dir.0.join("orders.json")).expect("the connection file");
+        aws_access::connection::read(&dir.path().join("orders.json")).expect("the connection file");
     let key = options(
         &server,
         config.access_key.as_deref().expect("an access key"),
@@ -110,19 +109,19 @@ async fn the_role_may_only_send_to_its_own_queue() {
     let server = start().await;
     let setup = options(&server, moto::ACCESS_KEY, moto::SECRET_KEY);
     let clients = Clients::new(&setup).await.expect("clients");
-    let dir = TempDir::new("role");
+    let dir = TempDir::new("moto-role");
     let mut spec = Spec::new("orders");
     spec.auth = Auth::Role {
         trust_account: Some(moto::ACCOUNT_ID.to_owned()),
         external_id: None,
     };
     spec.out = Some(OutFile {
-        path: dir.0.join("orders.json"),
+        path: dir.path().join("orders.json"),
         format: Format::Json,
     });
     provisioner::apply(&clients, &spec).await.expect("apply");
     let (config, _) =
-        aws_access::connection::read(&dir.0.join("orders.json")).expect("the connection file");
+        aws_access::connection::read(&dir.path().join("orders.json")).expect("the connection file");
 
     // The forwarder's own path: the SDK assumes the role from the file's ARN and external id.
     // It does so before authorization is on: moto 5.2.5 matches a trust policy's principal
@@ -210,22 +209,5 @@ fn options(server: &moto::Moto, access_key: &str, secret: &str) -> AwsOptions {
             secret: Secret::new(secret),
         }),
         ..AwsOptions::default()
-    }
-}
-
-/// A directory removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        let path = std::env::temp_dir().join(format!("moto-{tag}-{}", uuid::Uuid::new_v4()));
-        std::fs::create_dir_all(&path).expect("temp dir");
-        TempDir(path)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(Path::new(&self.0));
     }
 }

@@ -7,6 +7,7 @@
 
 use aws_access::sdk::sdk_config;
 use provisioner::{Clients, Spec};
+use testkit::unique;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn destroy_leaves_another_deployment_named_like_its_dlq() {
@@ -163,11 +164,4 @@ async fn queue_url(env: &Env, name: &str) -> Option<String> {
         .await
         .ok()
         .and_then(|o| o.queue_url)
-}
-
-fn unique(prefix: &str) -> String {
-    format!(
-        "{prefix}-{}",
-        &uuid::Uuid::new_v4().simple().to_string()[..12]
-    )
 }

@@ -20,10 +20,7 @@ async fn the_queue_policy_is_written_shown_drifting_and_repaired() {
             trust_account: Some("111111111111".to_owned()),
             external_id: None,
         },
-        ..Spec::new(format!(
-            "qpolicy-{}",
-            &uuid::Uuid::new_v4().simple().to_string()[..12]
-        ))
+        ..Spec::new(testkit::unique("qpolicy"))
     };
     let body = {
         let (clients, spec) = (clients.clone(), spec.clone());

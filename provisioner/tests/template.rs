@@ -24,7 +24,7 @@ async fn the_template_lints_deploys_and_verifies() {
         .account()
         .expect("an account")
         .to_owned();
-    let name = format!("tpl-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+    let name = testkit::unique("tpl");
     let printed = template(&[
         "--auth",
         "role",

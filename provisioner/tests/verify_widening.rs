@@ -9,6 +9,7 @@
 use aws_access::sdk::sdk_config;
 use provisioner::{Auth, Clients, POLICY_NAME, ProvisionError, Spec};
 use serde_json::json;
+use testkit::unique;
 
 /// The account a role is provisioned for in these tests.
 const TRUSTED: &str = "111111111111";
@@ -463,11 +464,4 @@ fn role_spec(prefix: &str) -> Spec {
         },
         ..Spec::new(unique(prefix))
     }
-}
-
-fn unique(prefix: &str) -> String {
-    format!(
-        "{prefix}-{}",
-        &uuid::Uuid::new_v4().simple().to_string()[..12]
-    )
 }
