@@ -26,9 +26,18 @@ pub fn encode(event: &Event) -> String {
         out.push('"');
         out.push_str(name);
         out.push_str("\":");
-        write_value(value.get(), &mut out);
+        write_value(value.get(), &mut out, Whitespace::Drop);
     }
     out.push('}');
+    out
+}
+
+/// JSON text as it is, whitespace included, with only the characters SQS refuses written as
+/// `\uXXXX` escapes (the same characters to a JSON reader): the body of a binary-mode message
+/// whose data is JSON.
+pub fn sqs_safe_json(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len());
+    write_value(raw, &mut out, Whitespace::Keep);
     out
 }
 
@@ -51,9 +60,16 @@ pub fn sqs_safe(s: &str) -> bool {
     true
 }
 
-/// Appends valid JSON text, minified, with characters SQS refuses escaped. Unchanged runs are
-/// copied whole.
-fn write_value(raw: &str, out: &mut String) {
+/// What [`write_value`] does with whitespace between tokens.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Whitespace {
+    Drop,
+    Keep,
+}
+
+/// Appends valid JSON text, with characters SQS refuses escaped and whitespace between tokens
+/// dropped or kept. Unchanged runs are copied whole.
+fn write_value(raw: &str, out: &mut String, whitespace: Whitespace) {
     let b = raw.as_bytes();
     let mut copied = 0;
     let mut i = 0;
@@ -95,7 +111,7 @@ fn write_value(raw: &str, out: &mut String) {
         } else {
             match c {
                 b'"' => in_string = true,
-                b' ' | b'\t' | b'\n' | b'\r' => {
+                b' ' | b'\t' | b'\n' | b'\r' if whitespace == Whitespace::Drop => {
                     out.push_str(&raw[copied..i]);
                     i += 1;
                     copied = i;
@@ -182,8 +198,18 @@ mod tests {
     #[test]
     fn raw_control_characters_are_escaped() {
         let mut out = String::new();
-        write_value("\"a\u{1}b\u{1f}\"", &mut out);
+        write_value("\"a\u{1}b\u{1f}\"", &mut out, Whitespace::Drop);
         assert_eq!(out, "\"a\\u0001b\\u001f\"");
+    }
+
+    #[test]
+    fn binary_bodies_keep_whitespace_and_escape_what_sqs_refuses() {
+        let raw = "{ \"k\" :\n [1.50, \"\u{FFFE}\\u0041\"] }";
+        assert_eq!(
+            sqs_safe_json(raw),
+            "{ \"k\" :\n [1.50, \"\\ufffe\\u0041\"] }"
+        );
+        assert_eq!(sqs_safe_json("\"plain\""), "\"plain\"");
     }
 
     #[test]

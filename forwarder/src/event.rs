@@ -741,7 +741,7 @@ fn check_data_type(event: &Event) -> Result<(), EventError> {
 
 /// Whether a media type declares JSON: its subtype, parameters aside, is `json` or ends in `+json`,
 /// in any case.
-fn is_json_media_type(media_type: &str) -> bool {
+pub fn is_json_media_type(media_type: &str) -> bool {
     let essence = media_type.split(';').next().unwrap_or_default().trim();
     essence.split_once('/').is_some_and(|(_, subtype)| {
         let subtype = subtype.to_ascii_lowercase();

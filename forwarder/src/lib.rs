@@ -7,6 +7,7 @@
 //! and [`serve`] CloudEvents over HTTP.
 
 pub mod batch;
+pub mod binary;
 pub mod checkpoint;
 mod collector;
 pub mod dead_letter;

@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 use thiserror::Error;
 
 use crate::batch::{MessageSize, message_size};
+use crate::binary::{Fallback, to_binary};
 use crate::encode::{encode, sqs_safe};
 use crate::event::Event;
 
@@ -20,9 +21,22 @@ pub enum AttributeMode {
     Cloudevents,
 }
 
+/// How an event travels in its message (the CloudEvents content modes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum ContentMode {
+    /// The body is the whole event as JSON.
+    #[default]
+    Structured,
+    /// The context in `ce-*` message attributes, the body is the data (see [`crate::binary`]);
+    /// an event binary mode cannot carry travels structured.
+    Binary,
+}
+
 /// How events become messages.
 #[derive(Debug, Clone, Default)]
 pub struct MessageOptions {
+    /// Structured or binary content mode.
+    pub content_mode: ContentMode,
     /// Message attributes.
     pub attributes: AttributeMode,
     /// The attribute whose value is the message group (FIFO queues default to `source`).
@@ -45,6 +59,8 @@ pub struct Outgoing {
     pub group_id: Option<String>,
     /// FIFO deduplication id.
     pub dedup_id: Option<String>,
+    /// Why the event travels structured although binary mode was asked for.
+    pub fallback: Option<Fallback>,
     size: MessageSize,
 }
 
@@ -87,6 +103,7 @@ impl Outgoing {
             attributes,
             group_id,
             dedup_id,
+            fallback: None,
             size,
         })
     }
@@ -100,9 +117,18 @@ impl Outgoing {
 /// Builds the message for `event`; fails when a FIFO queue needs a group attribute the event
 /// lacks, or when the message is over the SQS limit of [`MAX_MESSAGE_BYTES`](crate::batch::MAX_MESSAGE_BYTES).
 pub fn to_message(event: &Event, options: &MessageOptions) -> Result<Outgoing, MessageError> {
-    let attributes = match options.attributes {
-        AttributeMode::None => Vec::new(),
-        AttributeMode::Cloudevents => cloudevents_attributes(event),
+    let (body, attributes, fallback) = match options.content_mode {
+        ContentMode::Binary => match to_binary(event) {
+            Ok(binary) => (binary.body, binary.attributes, None),
+            Err(fallback) => (encode(event), Vec::new(), Some(fallback)),
+        },
+        ContentMode::Structured => {
+            let attributes = match options.attributes {
+                AttributeMode::None => Vec::new(),
+                AttributeMode::Cloudevents => cloudevents_attributes(event),
+            };
+            (encode(event), attributes, None)
+        }
     };
     let group_by = options
         .group_by
@@ -121,7 +147,9 @@ pub fn to_message(event: &Event, options: &MessageOptions) -> Result<Outgoing, M
         None => None,
     };
     let dedup = options.fifo.then(|| dedup_id(event.source(), event.id()));
-    Outgoing::new(encode(event), attributes, group, dedup)
+    let mut message = Outgoing::new(body, attributes, group, dedup)?;
+    message.fallback = fallback;
+    Ok(message)
 }
 
 /// The most message attributes on one message.

@@ -15,6 +15,8 @@ pub struct Metrics {
     pub received: AtomicU64,
     /// Events SQS accepted.
     pub sent: AtomicU64,
+    /// Of those, events sent in structured mode because binary mode could not carry them.
+    pub sent_structured: AtomicU64,
     /// Events refused before sending (invalid, too large).
     pub refused: AtomicU64,
     /// Events that could not be delivered after the retries.
@@ -70,6 +72,11 @@ impl Metrics {
         let counters = [
             ("events_received", "Events received", &self.received),
             ("events_sent", "Events accepted by SQS", &self.sent),
+            (
+                "events_sent_structured",
+                "Events accepted by SQS in structured mode because binary mode could not carry them",
+                &self.sent_structured,
+            ),
             (
                 "events_refused",
                 "Events refused before sending",

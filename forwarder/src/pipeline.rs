@@ -309,6 +309,9 @@ fn answer(job: Job, delivery: Delivery, metrics: &Metrics) {
     } else {
         &metrics.failed
     });
+    if delivery.is_ok() && job.message.fallback.is_some() {
+        Metrics::inc(&metrics.sent_structured);
+    }
     let _ = job.reply.send(delivery);
 }
 

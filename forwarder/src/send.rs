@@ -109,6 +109,9 @@ pub struct Summary {
     pub read: u64,
     /// Events SQS accepted.
     pub sent: u64,
+    /// Of those, events sent structured because binary mode (`--content-mode binary`) could not
+    /// carry them.
+    pub sent_structured: u64,
     /// Lines refused before sending (invalid or too large).
     pub refused: u64,
     /// Events SQS did not accept after the retries (or abandoned on a second signal).
@@ -251,6 +254,7 @@ pub async fn send(
     let metrics: &Metrics = forwarder.metrics();
     // The forwarder's metrics own the counts that `serve` reports too.
     summary.refused = Metrics::get(&metrics.refused);
+    summary.sent_structured = Metrics::get(&metrics.sent_structured);
     summary.requests = Metrics::get(&metrics.requests);
     summary.billing_units = Metrics::get(&metrics.billing_units);
     summary.retried = Metrics::get(&metrics.retried);
