@@ -8,6 +8,7 @@ use jsonschema::error::ValidationErrorKind;
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::binary::{self, ContentMode};
 use crate::rules;
 
 /// One SQS message as received: its id, its body, and its message attributes
@@ -39,17 +40,37 @@ pub struct Problem {
     pub message: String,
 }
 
-/// Judges one SQS message: the SQS body character set, the body as a
-/// CloudEvent (see [`judge_event_json`]), and the agreement of the `ce-*` and
-/// `content-type` message attributes with the body.
+/// Judges one SQS message in either content mode (see [`binary::content_mode`]).
+///
+/// Structured: the SQS body character set, the body as a CloudEvent (see
+/// [`judge_event_json`]), and the agreement of the `ce-*` and `content-type`
+/// message attributes with the body. Binary: the character set of the body and
+/// the attributes, and the event rebuilt from them ([`binary::rebuild`]) by the
+/// same rules, each problem naming the attribute (or `body`) it comes from.
 pub fn judge(msg: &Message) -> Verdict {
     let mut problems = rules::check_charset(&msg.body);
-    match rules::parse_members(&msg.body) {
-        Ok(members) => {
-            problems.extend(event_problems(&members));
-            problems.extend(rules::check_attributes(&members, &msg.attributes));
+    match binary::content_mode(msg) {
+        ContentMode::Structured => match rules::parse_members(&msg.body) {
+            Ok(members) => {
+                problems.extend(event_problems(&members));
+                problems.extend(rules::check_attributes(&members, &msg.attributes));
+            }
+            Err(problem) => problems.push(problem),
+        },
+        ContentMode::Binary => {
+            problems.extend(binary::attribute_charset(msg));
+            let (text, rebuilt) = binary::rebuild(msg);
+            problems.extend(rebuilt);
+            match rules::parse_members(&text) {
+                Ok(members) => {
+                    problems.extend(event_problems(&members).into_iter().map(|mut problem| {
+                        problem.path = binary::origin(&problem.path);
+                        problem
+                    }))
+                }
+                Err(problem) => problems.push(problem),
+            }
         }
-        Err(problem) => problems.push(problem),
     }
     Verdict::new(problems)
 }
@@ -483,6 +504,60 @@ mod tests {
                 &[("charset", ""), ("string", "/ext")],
             );
             check(&event("\"data\":\"\u{FFFE}\""), &[], &[("charset", "")]);
+        }
+
+        #[test]
+        fn judges_binary_mode_from_attributes_and_body() {
+            let context = [
+                ("ce-specversion", "1.0"),
+                ("ce-id", "a4c5"),
+                ("ce-source", "https://example.com/event-producer"),
+                ("ce-type", "com.example.sampletype1"),
+            ];
+            let with = |extra: &[(&'static str, &'static str)]| {
+                let mut attributes = context.to_vec();
+                attributes.extend_from_slice(extra);
+                attributes
+            };
+            // As the Python CloudEvents SDK's binary mode lays an event out.
+            check(
+                r#"{"message": "Hello World!"}"#,
+                &with(&[
+                    ("content-type", "application/json"),
+                    ("ce-time", "2024-05-01T10:00:00.123456+00:00"),
+                    ("ce-ext", "42"),
+                ]),
+                &[],
+            );
+            check(
+                "plain text, \"quoted\"",
+                &with(&[("content-type", "text/plain")]),
+                &[],
+            );
+            check(
+                "{}",
+                &with(&[("ce-time", "2018-04-05T12:00:60Z"), ("ce-Bad", "x")]),
+                &[
+                    ("rfc3339", "ce-time"),
+                    ("schema", "ce-Bad"),
+                    ("schema", "ce-time"),
+                ],
+            );
+            check(
+                "{not json",
+                &with(&[("content-type", "application/json")]),
+                &[("json", "body")],
+            );
+            check(
+                "{}",
+                &[("ce-specversion", "0.3"), ("ce-id", "1")],
+                &[("schema", ""), ("schema", ""), ("schema", "ce-specversion")],
+            );
+            check(
+                "x",
+                &with(&[("content-type", "text/plain"), ("ce-subject", "a\u{FFFF}")]),
+                &[("charset", "ce-subject"), ("string", "ce-subject")],
+            );
         }
 
         #[test]

@@ -1,5 +1,6 @@
-//! The conformance judge: decides whether SQS messages carry CloudEvents 1.0
-//! in structured JSON mode, independently of the forwarder that wrote them.
+//! The conformance judge: decides whether SQS messages carry CloudEvents 1.0,
+//! in structured JSON mode or in binary mode ([`binary`]), independently of
+//! the forwarder that wrote them.
 //!
 //! The judge layers three checks, each written from the specifications rather
 //! than from the forwarder's code:
@@ -14,6 +15,7 @@
 //! [`judge`] applies them to one SQS message, [`check::check_queue`] drains a
 //! queue through them, and [`report`] renders the verdicts.
 
+pub mod binary;
 pub mod check;
 mod judge;
 pub mod report;

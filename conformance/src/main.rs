@@ -1,5 +1,5 @@
 //! `conformance`: judges the messages waiting in an SQS queue as CloudEvents
-//! 1.0 in structured JSON mode.
+//! 1.0, in structured or binary content mode.
 //!
 //! Exit status: 0 when every message is conformant, 1 when one is not, 2 on a
 //! usage or connection error.
