@@ -178,6 +178,7 @@ mod tests {
                 .iter()
                 .map(|&(k, v)| (k.to_owned(), v.to_owned()))
                 .collect(),
+            group_id: None,
         }
     }
 

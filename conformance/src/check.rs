@@ -384,6 +384,10 @@ fn to_message(received: &aws_sdk_sqs::types::Message) -> Message {
         message_id: received.message_id().unwrap_or_default().to_owned(),
         body: received.body().unwrap_or_default().to_owned(),
         attributes,
+        group_id: received
+            .attributes()
+            .and_then(|system| system.get(&MessageSystemAttributeName::MessageGroupId))
+            .cloned(),
     }
 }
 

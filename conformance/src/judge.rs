@@ -11,13 +11,15 @@ use serde_json::Value;
 use crate::binary::{self, ContentMode};
 use crate::rules;
 
-/// One SQS message as received: its id, its body, and its message attributes
-/// that have a string value (`String` and `Number` data types).
+/// One SQS message as received: its id, its body, its message attributes
+/// that have a string value (`String` and `Number` data types), and its FIFO
+/// message group.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Message {
     pub message_id: String,
     pub body: String,
     pub attributes: BTreeMap<String, String>,
+    pub group_id: Option<String>,
 }
 
 /// Whether a message is conformant, and why not.
@@ -439,6 +441,7 @@ mod tests {
                     .iter()
                     .map(|&(k, v)| (k.to_owned(), v.to_owned()))
                     .collect::<BTreeMap<_, _>>(),
+                group_id: None,
             };
             let verdict = judge(&message);
             let mut actual: Vec<(&str, &str)> = verdict

@@ -17,6 +17,7 @@
 
 pub mod binary;
 pub mod check;
+pub mod fidelity;
 mod judge;
 pub mod report;
 mod rules;

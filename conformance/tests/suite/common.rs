@@ -296,6 +296,7 @@ impl ReceivedExt for Received {
             message_id: self.message_id.clone(),
             body: self.body.clone(),
             attributes: self.string_attributes(),
+            group_id: None,
         }
     }
 

@@ -13,7 +13,7 @@
 use std::collections::BTreeMap;
 
 use forwarder::batch::{MAX_MESSAGE_BYTES, message_size};
-use forwarder::message::{AttributeMode, MessageOptions, to_message};
+use forwarder::message::{AttributeMode, ContentMode, MessageOptions, to_message};
 use proptest::prelude::*;
 use proptest::test_runner::{FileFailurePersistence, TestCaseResult, TestRunner};
 use serde_json::Value;
@@ -195,6 +195,7 @@ async fn round_trip(
     fifo: bool,
 ) -> Result<Vec<Received>, TestCaseError> {
     let options = MessageOptions {
+        content_mode: ContentMode::Structured,
         attributes: mode,
         group_by: None,
         fifo,
@@ -265,6 +266,7 @@ fn expect(line: &str, options: &MessageOptions) -> Expected {
 /// limit (body and message attributes counted as SQS counts them): `head`, then ASCII.
 fn fill(event: &Event, slack: usize, head: &str, mode: AttributeMode) -> String {
     let options = MessageOptions {
+        content_mode: ContentMode::Structured,
         attributes: mode,
         ..MessageOptions::default()
     };

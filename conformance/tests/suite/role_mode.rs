@@ -78,6 +78,7 @@ async fn the_forwarder_assumes_the_role_and_delivers() {
                 message_id: message.message_id().unwrap_or_default().to_owned(),
                 body: message.body().unwrap_or_default().to_owned(),
                 attributes: Default::default(),
+                group_id: None,
             });
             if !verdict.conformant {
                 return Err(format!("not conformant: {:?}", verdict.problems));
