@@ -17,9 +17,13 @@
 
 pub mod binary;
 pub mod check;
+pub mod client;
 pub mod fidelity;
 mod judge;
 pub mod report;
 mod rules;
+pub mod run;
+pub mod run_report;
+pub mod vectors;
 
 pub use judge::{Message, Problem, Verdict, judge, judge_event_json, schema};

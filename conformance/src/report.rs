@@ -169,7 +169,7 @@ fn one_line(text: &str) -> String {
 
 /// Escapes XML markup, and replaces the characters XML 1.0 cannot carry at
 /// all (even as references) with U+FFFD.
-fn xml_escape(text: &str) -> String {
+pub(crate) fn xml_escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
