@@ -507,7 +507,7 @@ fn print_summary(summary: &Summary, json: bool, elapsed: Duration) {
     ));
     if summary.sent_structured > 0 {
         say(&format!(
-            "forwarder: {} of the events sent travelled structured: binary mode could not carry them (no data, binary data, over 10 attributes or an empty extension)",
+            "forwarder: {} of the events sent travelled structured: binary mode could not carry them (no data, binary data, over 10 attributes, an empty extension, or text SQS refuses)",
             summary.sent_structured
         ));
     }
