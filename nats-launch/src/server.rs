@@ -99,7 +99,7 @@ pub(crate) fn start(config: &Config) -> Result<Nats, Error> {
 /// Starts the server with its files in `dir` (created if needed; its store is kept) and waits
 /// until it answers; on failure the process is stopped and the error carries its log's end.
 pub(crate) fn launch(binary: &Path, dir: &Path) -> Result<Launched, Error> {
-    let store = dir.join("jetstream");
+    let store = dir.join("store");
     let ports = dir.join("ports");
     let log = dir.join("nats-server.log");
     for needed in [&store, &ports] {
