@@ -10,6 +10,7 @@ mod demo;
 mod fuzz;
 mod image;
 mod localstack_cmd;
+mod nats_cmd;
 mod provision;
 mod run;
 mod soak;
@@ -26,6 +27,7 @@ cargo xtask <task>
 tasks:
   localstack up|down|status|logs   the embedded LocalStack (up prints the endpoint last)
   localstack image [--force]       build the local LocalStack image (no registry needed)
+  nats up|down|status              a NATS server with JetStream (up prints the nats:// URL last)
   test [--backend host|container]  start LocalStack if none runs, run every test, stop what it started
   ci                               fmt --check, clippy -D warnings, then test
   provision <args>                 the provisioner: apply|plan|verify|destroy (see --help)
@@ -59,6 +61,7 @@ fn try_main() -> Result<ExitCode> {
     };
     match task {
         "localstack" => localstack_cmd::run(rest),
+        "nats" => nats_cmd::run(rest),
         "test" => test::run(rest),
         "ci" => ci::run(rest),
         "demo" => demo::run(rest),

@@ -251,6 +251,13 @@ const RULES: &[Rule] = &[
     },
     Rule {
         package: "*",
+        except: &["xtask", "testkit"],
+        dependency: "nats-launch",
+        kinds: SHIPPED,
+        says: "only xtask and the dev-only testkit depend on nats-launch outside dev-dependencies",
+    },
+    Rule {
+        package: "*",
         except: &[],
         dependency: "testkit",
         kinds: SHIPPED,
@@ -335,6 +342,7 @@ fn crates_depend_on_each_other_as_the_architecture_says() {
         "conformance",
         "aws-access",
         "testkit",
+        "nats-launch",
         "xtask",
     ] {
         assert!(names.contains(&crate_name), "no {crate_name} in {names:?}");
@@ -383,6 +391,13 @@ fn each_boundary_rule_fails_when_broken() {
         ],
     );
     check_boundaries(
+        "forwarder",
+        &[("nats-launch", None)],
+        &[
+            "forwarder -> nats-launch (normal): only xtask and the dev-only testkit depend on nats-launch outside dev-dependencies",
+        ],
+    );
+    check_boundaries(
         "provisioner",
         &[("testkit", None)],
         &["provisioner -> testkit (normal): testkit is a dev-dependency only"],
@@ -406,7 +421,8 @@ fn each_boundary_rule_fails_when_broken() {
 
 #[test]
 fn what_the_boundaries_allow_passes() {
-    check_boundaries("xtask", &[("localstack", None)], &[]);
+    check_boundaries("xtask", &[("localstack", None), ("nats-launch", None)], &[]);
+    check_boundaries("forwarder", &[("nats-launch", Some("dev"))], &[]);
     check_boundaries(
         "conformance",
         &[
