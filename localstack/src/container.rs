@@ -13,8 +13,6 @@
 //! start that fails half-way removes what it created.
 
 use std::collections::HashMap;
-use std::net::TcpListener;
-use std::path::Path;
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
@@ -58,7 +56,8 @@ const HEALTH_TIMEOUT: Duration = Duration::from_secs(60);
 /// Starts a container from `config.image` and returns its endpoint.
 pub(crate) fn start(config: &Config) -> Result<(String, Guard), Error> {
     let started = Instant::now();
-    let port = free_port()?;
+    // A port of 127.0.0.1 that is free now, for Docker to publish the gateway on.
+    let port = venv_launch::port::free()?;
     let endpoint = format!("http://127.0.0.1:{port}");
     let instance = format!(
         "{}-{}",
@@ -241,13 +240,6 @@ fn local_image() -> String {
         .and_then(|rest| rest.split_whitespace().next())
         .unwrap_or("latest");
     format!("localstack-local:{version}")
-}
-
-/// A port of 127.0.0.1 that is free now, for Docker to publish the gateway on.
-fn free_port() -> Result<u16, Error> {
-    let any = Path::new("127.0.0.1:0");
-    let listener = TcpListener::bind(("127.0.0.1", 0)).map_err(Error::io(any))?;
-    Ok(listener.local_addr().map_err(Error::io(any))?.port())
 }
 
 fn split_image(image: &str) -> (String, String) {

@@ -87,37 +87,15 @@ pub enum Error {
         /// What the health check saw.
         reason: String,
     },
-    /// No Python >= 3.12 was found.
-    #[error(
-        "no Python >= 3.12 for LocalStack; tried {tried}: install Python 3.13 or set LOCALSTACK_PYTHON"
-    )]
-    NoPython {
-        /// The interpreters tried.
-        tried: String,
-    },
-    /// Installing the Python environment failed.
-    #[error("installing LocalStack's Python environment failed at `{step}`: {detail}")]
-    Install {
-        /// The command that failed.
-        step: String,
-        /// The end of its output.
-        detail: String,
-    },
+    /// The Python environment could not be installed, or the host process did not become ready
+    /// in time, or exited.
+    #[error(transparent)]
+    Launch(#[from] venv_launch::Error),
     /// The requested port is taken by something that is not our LocalStack.
     #[error(
         "port {0} is already in use by another process: stop it or set LOCALSTACK_PORT to a free port"
     )]
     PortInUse(u16),
-    /// LocalStack did not become ready in time, or exited.
-    #[error("LocalStack did not become ready: {reason}; last lines of {log}:\n{tail}")]
-    NotReady {
-        /// Timeout or exit.
-        reason: String,
-        /// The log file.
-        log: String,
-        /// Its last lines.
-        tail: String,
-    },
     /// The container backend is not compiled in or failed.
     #[error("container backend: {0}")]
     Container(String),
@@ -270,7 +248,5 @@ pub fn project_root() -> PathBuf {
 
 /// A short digest of the lock file: the venv's name, and the local image's label.
 pub fn lock_digest() -> String {
-    use sha2::Digest;
-    let digest = sha2::Sha256::digest(REQUIREMENTS_LOCK.as_bytes());
-    digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
+    venv_launch::venv::digest(REQUIREMENTS_LOCK)
 }

@@ -9,7 +9,6 @@
 //!
 //! [`Config::from_env`] is the only function of this crate that reads the environment.
 
-mod http;
 mod server;
 mod venv;
 
@@ -30,7 +29,7 @@ pub const SECRET_KEY: &str = "testing";
 /// Where and how to install the tools.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// Where the venvs, their lock files and the servers' logs live.
+    /// Where the venvs, their install locks and the servers' logs live.
     pub state_dir: PathBuf,
     /// The Python interpreter (>= 3.9); searched for when `None`.
     pub python: Option<PathBuf>,
@@ -41,32 +40,10 @@ pub struct Config {
 /// Why moto or a tool could not be obtained.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// No Python >= 3.9 was found.
-    #[error("no Python >= 3.9 for moto; tried {tried}: install Python 3 or set MOTO_PYTHON")]
-    NoPython {
-        /// The interpreters tried.
-        tried: String,
-    },
-    /// Installing a Python environment failed.
-    #[error("installing the {tool} environment failed at `{step}`: {detail}")]
-    Install {
-        /// The tool.
-        tool: &'static str,
-        /// The command that failed.
-        step: String,
-        /// The end of its output.
-        detail: String,
-    },
-    /// The server did not answer in time, or exited.
-    #[error("moto did not become ready: {reason}; last lines of {log}:\n{tail}")]
-    NotReady {
-        /// Timeout or exit.
-        reason: String,
-        /// The log file.
-        log: String,
-        /// Its last lines.
-        tail: String,
-    },
+    /// An environment could not be installed, or the server did not become ready in time, or
+    /// exited.
+    #[error(transparent)]
+    Launch(#[from] venv_launch::Error),
     /// The server refused a request of its own API.
     #[error("moto's {path} answered: {reason}")]
     Api {
@@ -75,23 +52,6 @@ pub enum Error {
         /// What went wrong.
         reason: String,
     },
-    /// A file under the state directory could not be used.
-    #[error("{path}: {source}")]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// What the operating system said.
-        source: std::io::Error,
-    },
-}
-
-impl Error {
-    pub(crate) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
-        move |source| Error::Io {
-            path: path.to_owned(),
-            source,
-        }
-    }
 }
 
 impl Config {
