@@ -2,7 +2,8 @@
 //! batched, retried, and every event accounted for.
 //!
 //! Pure logic ([`event`], [`encode`], [`batch`], [`glob`], [`input`], [`message`]) knows
-//! nothing of the SDK; [`sqs`] is the thin client wrapper; [`pipeline`] batches and retries;
+//! nothing of the SDK; [`sqs`] is the thin client wrapper; [`pipeline`] batches and retries,
+//! with as many requests in flight as [`concurrency`] allows;
 //! [`send`] drives NDJSON input through it (with its [`dead_letter`] file and [`checkpoint`]),
 //! and [`serve`] CloudEvents over HTTP.
 
@@ -10,6 +11,7 @@ pub mod batch;
 pub mod binary;
 pub mod checkpoint;
 mod collector;
+pub mod concurrency;
 pub mod dead_letter;
 pub mod encode;
 pub mod event;
