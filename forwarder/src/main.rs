@@ -14,6 +14,7 @@ use tokio::sync::watch;
 use aws_access::connection::ForwarderConfig;
 use aws_access::retry::Backoff;
 use aws_access::sdk::{AssumeRole, AwsOptions, StaticKey, sdk_config};
+use forwarder::concurrency::Concurrency;
 use forwarder::dead_letter::DeadLetter;
 use forwarder::message::{AttributeMode, ContentMode, MessageOptions};
 use forwarder::metrics::Metrics;
@@ -100,9 +101,10 @@ struct SendArgs {
     /// Print the summary as one JSON object on stdout.
     #[arg(long)]
     summary_json: bool,
-    /// Requests in flight at once.
-    #[arg(long, default_value_t = 8)]
-    max_in_flight: usize,
+    /// `SendMessageBatch` requests in flight at once: `auto` (adaptive, from the round trip and
+    /// throttling, at most 64) or a fixed number.
+    #[arg(long, default_value = "auto")]
+    max_in_flight: Concurrency,
     /// Milliseconds a partly filled batch waits for more events.
     #[arg(long, default_value_t = 5)]
     linger_ms: u64,
@@ -360,7 +362,7 @@ async fn run_send(args: SendArgs) -> Result<ExitCode> {
         except_types: args.except_type,
         message: args.message.options(fifo)?,
         max_line_bytes: args.max_line_bytes,
-        window: window_for(args.max_in_flight),
+        window: window_for(args.max_in_flight.max()),
         checkpoint: args.checkpoint,
         resume: args.resume,
     };
@@ -370,7 +372,7 @@ async fn run_send(args: SendArgs) -> Result<ExitCode> {
         .map(DeadLetter::open)
         .transpose()?;
     let pipeline = Options {
-        max_in_flight: args.max_in_flight.max(1),
+        concurrency: args.max_in_flight,
         linger: Duration::from_millis(args.linger_ms),
         ..Options::default()
     };

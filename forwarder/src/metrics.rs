@@ -8,7 +8,7 @@ use std::time::Duration;
 /// Upper bounds of the SQS request latency buckets, in seconds.
 const LATENCY_BOUNDS: [f64; 10] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
 
-/// What happened so far. All counters only grow.
+/// What happened so far. All counters only grow; the gauges say how things are now.
 #[derive(Debug, Default)]
 pub struct Metrics {
     /// Events handed to the forwarder (or received over HTTP).
@@ -29,6 +29,15 @@ pub struct Metrics {
     pub bytes: AtomicU64,
     /// 64 KiB billing units of the requests made.
     pub billing_units: AtomicU64,
+    /// The limit of requests in flight (a gauge).
+    pub in_flight_limit: AtomicU64,
+    /// The highest that limit has been.
+    pub peak_in_flight_limit: AtomicU64,
+    /// Requests in flight, their retries included (a gauge).
+    pub in_flight: AtomicU64,
+    /// The round trip the adaptive limit takes for "SQS is not queueing", in microseconds (0:
+    /// not known yet, or a fixed limit).
+    rtt_baseline_micros: AtomicU64,
     batch_sizes: [AtomicU64; 10],
     latency_buckets: [AtomicU64; LATENCY_BOUNDS.len()],
     latency_count: AtomicU64,
@@ -66,6 +75,25 @@ impl Metrics {
             .fetch_add(latency.as_micros() as u64, Ordering::Relaxed);
     }
 
+    /// Records the limit of requests in flight, its peak, the requests in flight and the
+    /// adaptive limit's baseline round trip.
+    pub fn record_concurrency(
+        &self,
+        limit: usize,
+        peak: usize,
+        in_flight: usize,
+        baseline: Option<Duration>,
+    ) {
+        self.in_flight_limit.store(limit as u64, Ordering::Relaxed);
+        self.peak_in_flight_limit
+            .fetch_max(peak as u64, Ordering::Relaxed);
+        self.in_flight.store(in_flight as u64, Ordering::Relaxed);
+        self.rtt_baseline_micros.store(
+            baseline.map_or(0, |b| b.as_micros() as u64),
+            Ordering::Relaxed,
+        );
+    }
+
     /// The Prometheus text exposition of everything.
     pub fn prometheus(&self) -> String {
         let mut out = String::new();
@@ -100,6 +128,42 @@ impl Metrics {
                 "# HELP forwarder_{name}_total {help}.\n# TYPE forwarder_{name}_total counter"
             );
             let _ = writeln!(out, "forwarder_{name}_total {}", Metrics::get(counter));
+        }
+        let gauges = [
+            (
+                "in_flight_limit",
+                "The limit of SendMessageBatch requests in flight",
+                &self.in_flight_limit,
+            ),
+            (
+                "in_flight_limit_peak",
+                "The highest limit of requests in flight so far",
+                &self.peak_in_flight_limit,
+            ),
+            (
+                "sqs_requests_in_flight",
+                "SendMessageBatch requests in flight, retries included",
+                &self.in_flight,
+            ),
+        ];
+        for (name, help, gauge) in gauges {
+            let _ = writeln!(
+                out,
+                "# HELP forwarder_{name} {help}.\n# TYPE forwarder_{name} gauge"
+            );
+            let _ = writeln!(out, "forwarder_{name} {}", Metrics::get(gauge));
+        }
+        let baseline = Metrics::get(&self.rtt_baseline_micros);
+        if baseline > 0 {
+            let _ = writeln!(
+                out,
+                "# HELP forwarder_sqs_rtt_baseline_seconds The round trip the adaptive limit takes for an SQS that is not queueing.\n# TYPE forwarder_sqs_rtt_baseline_seconds gauge"
+            );
+            let _ = writeln!(
+                out,
+                "forwarder_sqs_rtt_baseline_seconds {}",
+                baseline as f64 / 1e6
+            );
         }
         let _ = writeln!(
             out,
@@ -174,7 +238,22 @@ mod tests {
         Metrics::inc(&metrics.sent);
         metrics.record_request(10, 3_000, Duration::from_millis(20));
         metrics.record_request(3, 900, Duration::from_millis(2));
+        metrics.record_concurrency(12, 20, 3, Some(Duration::from_millis(4)));
+        metrics.record_concurrency(11, 11, 2, Some(Duration::from_millis(4)));
         let text = metrics.prometheus();
+        assert!(text.contains("forwarder_in_flight_limit 11\n"), "{text}");
+        assert!(
+            text.contains("forwarder_in_flight_limit_peak 20\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("forwarder_sqs_requests_in_flight 2\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("forwarder_sqs_rtt_baseline_seconds 0.004\n"),
+            "{text}"
+        );
         assert!(text.contains("forwarder_events_sent_total 1\n"), "{text}");
         assert!(text.contains("forwarder_sqs_requests_total 2\n"), "{text}");
         assert!(

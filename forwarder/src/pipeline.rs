@@ -2,6 +2,12 @@
 //! entries and 1 MiB), keeps several in flight, retries what is transient and answers every
 //! message with the message id SQS gave it or the reason it was not delivered.
 //!
+//! How many requests are in flight is the batcher's to decide alone: each request reports
+//! every attempt (its round trip and how it ended) and its end back to the batcher, which feeds
+//! the attempts to the [`Controller`] of `--max-in-flight auto` (or keeps a fixed number) and
+//! sends the next batch only while fewer requests than the limit are outstanding. A request
+//! keeps its slot through its retries.
+//!
 //! Memory is bounded: the queue in front of the batcher has a fixed capacity, so a caller that
 //! produces faster than SQS accepts waits in [`Forwarder::enqueue`].
 
@@ -9,21 +15,22 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_sdk_sqs::error::ProvideErrorMetadata;
-use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::batch::Batcher;
+use crate::concurrency::{Concurrency, Config, Controller, Observation, Outcome};
 use crate::message::Outgoing;
 use crate::metrics::Metrics;
-use crate::sqs::{EntryResult, Sqs};
+use crate::sqs::{BatchError, EntryResult, Sqs};
 use aws_access::retry::{Backoff, is_retryable, is_retryable_entry};
 
 /// How the forwarder batches and retries.
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// Requests in flight at once (one for FIFO queues, which keep order).
-    pub max_in_flight: usize,
+    /// Requests in flight at once: adaptive by default; one for FIFO queues, which keep order.
+    pub concurrency: Concurrency,
     /// How long a partly filled batch waits for more messages.
     pub linger: Duration,
     /// Messages waiting in front of the batcher before `enqueue` waits.
@@ -35,7 +42,7 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Self {
         Options {
-            max_in_flight: 8,
+            concurrency: Concurrency::AUTO,
             linger: Duration::from_millis(5),
             capacity: 1_000,
             backoff: Backoff::default(),
@@ -103,7 +110,7 @@ impl Forwarder {
     /// Starts the batcher on the current tokio runtime.
     pub fn start(sqs: Sqs, mut options: Options, metrics: Arc<Metrics>) -> Forwarder {
         if sqs.queue_url().is_fifo() {
-            options.max_in_flight = 1;
+            options.concurrency = Concurrency::ONE;
         }
         let (commands, receiver) = mpsc::channel(options.capacity.max(1));
         let worker = tokio::spawn(batcher(sqs, options, Arc::clone(&metrics), receiver));
@@ -157,39 +164,24 @@ async fn batcher(
     metrics: Arc<Metrics>,
     mut commands: mpsc::Receiver<Command>,
 ) {
-    let in_flight = Arc::new(Semaphore::new(options.max_in_flight.max(1)));
+    let mut slots = Slots::new(options.concurrency, Arc::clone(&metrics));
+    let dispatcher = Dispatcher {
+        sqs,
+        backoff: options.backoff,
+        metrics,
+    };
     let mut batcher: Batcher<Job> = Batcher::new();
     let mut deadline = Instant::now();
-    let dispatch = |jobs: Vec<Job>| {
-        let (sqs, metrics, backoff, in_flight) = (
-            sqs.clone(),
-            Arc::clone(&metrics),
-            options.backoff,
-            Arc::clone(&in_flight),
-        );
-        async move {
-            if jobs.is_empty() {
-                return;
-            }
-            let Ok(permit) = in_flight.acquire_owned().await else {
-                return;
-            };
-            tokio::spawn(async move {
-                send_with_retries(&sqs, jobs, backoff, &metrics).await;
-                drop(permit);
-            });
-        }
-    };
     loop {
-        let command = if batcher.is_empty() {
-            commands.recv().await
-        } else {
-            tokio::select! {
-                command = commands.recv() => command,
-                () = tokio::time::sleep_until(deadline) => {
-                    dispatch(batcher.take()).await;
-                    continue;
-                }
+        let command = tokio::select! {
+            Some(event) = slots.events.recv() => {
+                slots.handle(event);
+                continue;
+            }
+            command = commands.recv() => command,
+            () = tokio::time::sleep_until(deadline), if !batcher.is_empty() => {
+                dispatcher.dispatch(&mut slots, batcher.take()).await;
+                continue;
             }
         };
         match command {
@@ -197,36 +189,184 @@ async fn batcher(
             Some(Command::Send(job)) => {
                 let size = job.message.size();
                 if let Some(full) = batcher.push(job, size) {
-                    dispatch(full).await;
+                    dispatcher.dispatch(&mut slots, full).await;
                 }
                 if batcher.len() == 1 {
                     deadline = Instant::now() + options.linger;
                 }
                 if batcher.is_full() {
-                    dispatch(batcher.take()).await;
+                    dispatcher.dispatch(&mut slots, batcher.take()).await;
                 }
             }
             Some(Command::Flush(done)) => {
-                dispatch(batcher.take()).await;
-                wait_idle(&in_flight, options.max_in_flight).await;
+                dispatcher.dispatch(&mut slots, batcher.take()).await;
+                slots.idle().await;
                 let _ = done.send(());
             }
         }
     }
-    dispatch(batcher.take()).await;
-    wait_idle(&in_flight, options.max_in_flight).await;
+    dispatcher.dispatch(&mut slots, batcher.take()).await;
+    slots.idle().await;
 }
 
-/// Returns once no request is in flight.
-async fn wait_idle(in_flight: &Semaphore, max: usize) {
-    if let Ok(all) = in_flight.acquire_many(max.max(1) as u32).await {
-        drop(all);
+/// What a request tells the batcher.
+#[derive(Debug)]
+enum Event {
+    /// An attempt ended.
+    Attempt(Observation),
+    /// The request has answered every message: its slot is free.
+    Done,
+}
+
+/// The limit of requests in flight, and how many are.
+#[derive(Debug)]
+struct Slots {
+    limit: Limit,
+    in_flight: usize,
+    events: mpsc::UnboundedReceiver<Event>,
+    /// Cloned into every request; kept here, so `events` never ends.
+    reports: mpsc::UnboundedSender<Event>,
+    metrics: Arc<Metrics>,
+}
+
+#[derive(Debug)]
+enum Limit {
+    Fixed(usize),
+    Adaptive(Box<Controller>),
+}
+
+impl Slots {
+    fn new(concurrency: Concurrency, metrics: Arc<Metrics>) -> Slots {
+        let limit = match concurrency {
+            Concurrency::Fixed(n) => Limit::Fixed(n.get()),
+            Concurrency::Adaptive { max } => {
+                Limit::Adaptive(Box::new(Controller::new(Config::new(max))))
+            }
+        };
+        let (reports, events) = mpsc::unbounded_channel();
+        let slots = Slots {
+            limit,
+            in_flight: 0,
+            events,
+            reports,
+            metrics,
+        };
+        slots.publish();
+        slots
+    }
+
+    fn limit(&self) -> usize {
+        match &self.limit {
+            Limit::Fixed(n) => *n,
+            Limit::Adaptive(controller) => controller.limit(),
+        }
+    }
+
+    fn handle(&mut self, event: Event) {
+        match event {
+            Event::Attempt(observation) => {
+                if let Limit::Adaptive(controller) = &mut self.limit {
+                    controller.observe(observation);
+                }
+            }
+            Event::Done => self.in_flight = self.in_flight.saturating_sub(1),
+        }
+        self.publish();
+    }
+
+    fn publish(&self) {
+        let (peak, baseline) = match &self.limit {
+            Limit::Fixed(n) => (*n, None),
+            Limit::Adaptive(controller) => (controller.peak(), controller.baseline()),
+        };
+        self.metrics
+            .record_concurrency(self.limit(), peak, self.in_flight, baseline);
+    }
+
+    /// Waits for a free slot and takes it; the slot is given back when the returned [`Slot`]
+    /// drops.
+    async fn acquire(&mut self) -> Slot {
+        while self.in_flight >= self.limit() {
+            let Some(event) = self.events.recv().await else {
+                break;
+            };
+            self.handle(event);
+        }
+        self.in_flight += 1;
+        self.publish();
+        Slot {
+            reports: self.reports.clone(),
+            in_flight: self.in_flight,
+        }
+    }
+
+    /// Returns once no request is in flight.
+    async fn idle(&mut self) {
+        while self.in_flight > 0 {
+            let Some(event) = self.events.recv().await else {
+                break;
+            };
+            self.handle(event);
+        }
+    }
+}
+
+/// A request's place among those in flight: it reports each attempt, and its end when dropped.
+#[derive(Debug)]
+struct Slot {
+    reports: mpsc::UnboundedSender<Event>,
+    /// Requests in flight when it was taken, itself included.
+    in_flight: usize,
+}
+
+impl Slot {
+    fn report(&self, rtt: Duration, outcome: Outcome) {
+        let _ = self.reports.send(Event::Attempt(Observation {
+            rtt,
+            outcome,
+            in_flight: self.in_flight,
+        }));
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let _ = self.reports.send(Event::Done);
+    }
+}
+
+/// What every request needs.
+#[derive(Debug)]
+struct Dispatcher {
+    sqs: Sqs,
+    backoff: Backoff,
+    metrics: Arc<Metrics>,
+}
+
+impl Dispatcher {
+    /// Sends `jobs` as a request of its own once a slot is free.
+    async fn dispatch(&self, slots: &mut Slots, jobs: Vec<Job>) {
+        if jobs.is_empty() {
+            return;
+        }
+        let slot = slots.acquire().await;
+        let (sqs, metrics, backoff) = (self.sqs.clone(), Arc::clone(&self.metrics), self.backoff);
+        tokio::spawn(async move {
+            send_with_retries(&sqs, jobs, backoff, &metrics, &slot).await;
+            drop(slot);
+        });
     }
 }
 
 /// Sends `jobs` as one batch, then only the entries that failed transiently, until every entry
 /// has an answer or the retry budget is spent.
-async fn send_with_retries(sqs: &Sqs, mut jobs: Vec<Job>, backoff: Backoff, metrics: &Metrics) {
+async fn send_with_retries(
+    sqs: &Sqs,
+    mut jobs: Vec<Job>,
+    backoff: Backoff,
+    metrics: &Metrics,
+    slot: &Slot,
+) {
     let started = Instant::now();
     let mut attempt = 0;
     loop {
@@ -235,7 +375,9 @@ async fn send_with_retries(sqs: &Sqs, mut jobs: Vec<Job>, backoff: Backoff, metr
         let bytes = jobs.iter().map(|j| j.message.size().get()).sum();
         let sent_at = Instant::now();
         let result = sqs.send_batch(&messages).await;
-        metrics.record_request(messages.len(), bytes, sent_at.elapsed());
+        let rtt = sent_at.elapsed();
+        metrics.record_request(messages.len(), bytes, rtt);
+        slot.report(rtt, outcome_of(&result));
         let mut retry: Vec<Job> = Vec::new();
         let mut last = String::new();
         match result {
@@ -315,7 +457,52 @@ fn answer(job: Job, delivery: Delivery, metrics: &Metrics) {
     let _ = job.reply.send(delivery);
 }
 
-fn describe(error: &crate::sqs::BatchError) -> String {
+/// How an attempt ended, for the concurrency controller: throttling (of the request or of an
+/// entry, a 429 or a 503) asks for fewer requests in flight, so does any other failure worth a
+/// retry, less strongly; an answer, even a refusal, is a round trip like any other.
+fn outcome_of(result: &Result<Vec<EntryResult>, BatchError>) -> Outcome {
+    match result {
+        Ok(results) => results
+            .iter()
+            .filter_map(|result| match result {
+                EntryResult::Failed {
+                    code, sender_fault, ..
+                } if is_retryable_entry(code, *sender_fault) => Some(if is_throttling(code) {
+                    Outcome::Throttled
+                } else {
+                    Outcome::Failed
+                }),
+                _ => None,
+            })
+            .min_by_key(|outcome| *outcome != Outcome::Throttled)
+            .unwrap_or(Outcome::Ok),
+        Err(error) if is_retryable(error) => {
+            let status = match error {
+                aws_sdk_sqs::error::SdkError::ServiceError(context) => {
+                    Some(context.raw().status().as_u16())
+                }
+                _ => None,
+            };
+            if matches!(status, Some(429 | 503)) || error.code().is_some_and(is_throttling) {
+                Outcome::Throttled
+            } else {
+                Outcome::Failed
+            }
+        }
+        Err(_) => Outcome::Ok,
+    }
+}
+
+/// Whether an error code says "slow down".
+fn is_throttling(code: &str) -> bool {
+    code.contains("Throttl")
+        || matches!(
+            code,
+            "TooManyRequestsException" | "RequestLimitExceeded" | "ServiceUnavailable"
+        )
+}
+
+fn describe(error: &BatchError) -> String {
     use aws_sdk_sqs::error::SdkError;
     match error {
         SdkError::TimeoutError(_) => "request timed out".to_owned(),

@@ -126,6 +126,10 @@ pub struct Summary {
     pub retried: u64,
     /// Lines written to the dead-letter file.
     pub dead_lettered: u64,
+    /// The limit of requests in flight at the end (`--max-in-flight`, or where `auto` left it).
+    pub in_flight_limit: u64,
+    /// The highest that limit was.
+    pub peak_in_flight_limit: u64,
     /// Whether a signal came.
     pub interrupted: bool,
     /// When the run stopped before the end of its input, the first line not processed, as
@@ -258,6 +262,8 @@ pub async fn send(
     summary.requests = Metrics::get(&metrics.requests);
     summary.billing_units = Metrics::get(&metrics.billing_units);
     summary.retried = Metrics::get(&metrics.retried);
+    summary.in_flight_limit = Metrics::get(&metrics.in_flight_limit);
+    summary.peak_in_flight_limit = Metrics::get(&metrics.peak_in_flight_limit);
     Ok(summary)
 }
 

@@ -87,14 +87,25 @@ impl Trace {
     }
 }
 
+/// An answer the simulated server will give, earliest first.
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Answer {
+    at: u64,
+    sequence: usize,
+    /// 0: accepted, 1: throttled, 2: failed.
+    outcome: u8,
+    rtt: u64,
+    /// Requests in flight when it was sent.
+    in_flight: usize,
+}
+
 /// Runs `requests` requests through `server` under a controller of `config`.
 fn simulate(server: Server, config: Config, requests: usize, seed: u64) -> Trace {
     let mut rng = fastrand::Rng::with_seed(seed);
     let mut controller = Controller::new(config);
     // No more workers can be busy than requests can be in flight.
     let mut free_at = vec![0u64; server.workers.min(config.max).max(1)];
-    // Answers pending: (when, sequence, outcome, round trip, in flight when sent).
-    let mut pending: BinaryHeap<Reverse<(u64, usize, u8, u64, usize)>> = BinaryHeap::new();
+    let mut pending: BinaryHeap<Reverse<Answer>> = BinaryHeap::new();
     let (mut now, mut sent, mut in_flight) = (0u64, 0usize, 0usize);
     let mut trace = Trace {
         limits: Vec::new(),
@@ -123,9 +134,22 @@ fn simulate(server: Server, config: Config, requests: usize, seed: u64) -> Trace
                 let outcome = if rng.f64() < server.failures { 2 } else { 0 };
                 (finish, outcome)
             };
-            pending.push(Reverse((answer, sent, outcome, answer - now, in_flight)));
+            pending.push(Reverse(Answer {
+                at: answer,
+                sequence: sent,
+                outcome,
+                rtt: answer - now,
+                in_flight,
+            }));
         }
-        let Some(Reverse((at, _, outcome, rtt, sent_with))) = pending.pop() else {
+        let Some(Reverse(Answer {
+            at,
+            outcome,
+            rtt,
+            in_flight: sent_with,
+            ..
+        })) = pending.pop()
+        else {
             break;
         };
         now = at;
