@@ -12,10 +12,13 @@
 //! - `broken_producer`: `conformance check` catches a producer that is not conformant.
 //! - `role_mode`: the forwarder assumes a provisioned role with its external id.
 //! - `live_queue`: `conformance check` peeks at a live queue unless told to delete.
+//! - `kit`: `conformance run` on four producers: the forwarder in both content modes and a
+//!   careful boto3 producer pass, a faulty one fails with each fault named by its vector.
 
 mod broken_producer;
 mod common;
 mod golden;
+mod kit;
 mod least_privilege;
 mod live_queue;
 mod official;
