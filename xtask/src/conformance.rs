@@ -15,7 +15,16 @@ use crate::run;
 
 fn kit(args: &[String]) -> Result<ExitCode> {
     let mut command = run::cargo();
-    command.args(["run", "-q", "-p", "conformance", "--bin", "conformance", "--", "run"]);
+    command.args([
+        "run",
+        "-q",
+        "-p",
+        "conformance",
+        "--bin",
+        "conformance",
+        "--",
+        "run",
+    ]);
     command.args(args);
     let elsewhere = args
         .iter()
