@@ -7,6 +7,8 @@
 //!   wait until it answers, and end the group only while `/proc` shows that the pid is still the
 //!   process that was started.
 //! - [`http`]: a minimal HTTP/1.0 client for health checks and a server's own API.
+//! - [`tcp`]: a TCP connection with timeouts, for a check in HTTP or in a server's own
+//!   protocol.
 //! - [`port`]: ports of 127.0.0.1 that are free.
 //! - [`lock`]: an exclusive file lock, held until it is dropped.
 //!
@@ -26,6 +28,7 @@ pub mod http;
 pub mod lock;
 pub mod port;
 pub mod process;
+pub mod tcp;
 pub mod venv;
 
 use std::path::{Path, PathBuf};
