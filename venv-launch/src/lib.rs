@@ -81,7 +81,9 @@ pub enum Error {
 }
 
 impl Error {
-    fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
+    /// The [`Error::Io`] of `path`, for `map_err`; a launcher's own files (its state file, its
+    /// lock's directory) can fail with it too.
+    pub fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
         move |source| Error::Io {
             path: path.to_owned(),
             source,
