@@ -1,5 +1,5 @@
 //! The mechanics shared by the crates that hand out a server from a pinned Python environment
-//! (`localstack`, `moto`), and nothing about any one server:
+//! (`localstack`, `moto`, `nats-launch`), and nothing about any one server:
 //!
 //! - [`venv`]: install a hash-locked requirements file into a venv with uv, once, under a file
 //!   lock, and re-use it while the lock file is unchanged.
