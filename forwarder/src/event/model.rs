@@ -2,11 +2,12 @@
 //! two ways to build one from parts ([`Event::wrap`] a payload, [`Event::from_parts`] for HTTP's
 //! binary mode). Both validate, as parsing does.
 
-use std::time::SystemTime;
-
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::value::RawValue;
+use time::OffsetDateTime;
+use time::format_description::BorrowedFormatItem;
+use time::macros::format_description;
 
 use super::error::{EventError, Rule, invalid};
 use super::validate::validate;
@@ -31,6 +32,11 @@ pub enum Data<'a> {
     Binary(&'a [u8]),
 }
 
+/// The `time` that [`Event::wrap`] writes: UTC, in microseconds, e.g.
+/// `2022-01-27T16:17:06.458868Z`.
+const WRAP_TIME: &[BorrowedFormatItem<'_>] =
+    format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z");
+
 impl Event {
     /// Wraps a raw JSON payload into a new event: a random UUID v4 `id`, `time` now (UTC, in
     /// microseconds), `datacontenttype` "application/json", and the payload byte-exact as
@@ -46,7 +52,9 @@ impl Event {
         subject: Option<&str>,
     ) -> Result<Event, EventError> {
         let id = uuid::Uuid::new_v4().to_string();
-        let time = humantime::format_rfc3339_micros(SystemTime::now()).to_string();
+        let time = OffsetDateTime::now_utc()
+            .format(WRAP_TIME)
+            .map_err(|error| invalid("time", Rule::Rfc3339, format!("not formattable: {error}")))?;
         let mut attributes = Vec::with_capacity(7);
         attributes.push(("specversion", "1.0"));
         attributes.push(("id", id.as_str()));
