@@ -1,4 +1,10 @@
 //! RFC 2046 media types (`datacontenttype`), and whether one declares JSON.
+//!
+//! Hand-written: the `mime` crate (0.3, already in the tree through axum) is measured wrong both
+//! ways. It accepts `application/` (no subtype) and `application/json;` (a `;` with no
+//! parameter), and refuses `x/y; q=""` (an empty quoted string, which RFC 9110's
+//! `quoted-string` allows) and `text/plain ;charset=utf-8` (whitespace before the `;`, which
+//! `OWS` allows). The tests below pin our verdict on each.
 
 /// Whether `s` is an RFC 2046 media type: `type "/" subtype *( OWS ";" OWS parameter )`, with
 /// RFC 7230 tokens, and parameter values either tokens or quoted strings.
@@ -107,6 +113,16 @@ fn skip_ows(b: &[u8], mut i: usize) -> usize {
 mod tests {
     use super::*;
     use crate::event::testing::check_syntax as check;
+
+    /// The inputs on which `mime` is wrong (see the module's doc).
+    #[test]
+    fn where_mime_is_wrong() {
+        check(
+            is_media_type,
+            &["x/y; q=\"\"", "text/plain ;charset=utf-8"],
+            &["application/", "application/json;"],
+        );
+    }
 
     #[test]
     fn media_type() {
