@@ -71,7 +71,7 @@ impl Event {
     /// Builds an event from string-valued attributes, in the given order, and data, which comes
     /// last: the binary content mode of HTTP, where attributes arrive as `ce-*` headers.
     ///
-    /// The same rules as [`parse_event`] apply; the names `data` and `data_base64` are refused
+    /// The same rules as [`parse_event`](super::parse_event) apply; the names `data` and `data_base64` are refused
     /// as attributes.
     pub fn from_parts<I, N, V>(attributes: I, data: Data<'_>) -> Result<Event, EventError>
     where
