@@ -35,12 +35,10 @@ pub fn content_mode(message: &Message) -> ContentMode {
     let Some(specversion) = message.attributes.get("ce-specversion") else {
         return ContentMode::Structured;
     };
-    let structured_type = message.attributes.get("content-type").is_some_and(|value| {
-        value
-            .trim_start()
-            .to_ascii_lowercase()
-            .starts_with("application/cloudevents")
-    });
+    let structured_type = message
+        .attributes
+        .get("content-type")
+        .is_some_and(|value| is_event_format(value));
     if structured_type {
         return ContentMode::Structured;
     }
@@ -60,6 +58,15 @@ pub fn content_mode(message: &Message) -> ContentMode {
     } else {
         ContentMode::Binary
     }
+}
+
+/// Whether a `content-type` names a CloudEvents event format (`application/cloudevents+json`
+/// and its kin): the body is a structured event, and the attribute is not its `datacontenttype`.
+pub(crate) fn is_event_format(content_type: &str) -> bool {
+    content_type
+        .trim_start()
+        .to_ascii_lowercase()
+        .starts_with("application/cloudevents")
 }
 
 /// The structured JSON text of the event a binary-mode message carries, and what stood in the

@@ -472,6 +472,14 @@ mod tests {
                 &[],
             );
             check(
+                IOT,
+                &[(
+                    "content-type",
+                    "application/cloudevents+json; charset=UTF-8",
+                )],
+                &[],
+            );
+            check(
                 &event(r#""extinteger":-5,"extboolean":true"#),
                 &[("ce-extinteger", "-5"), ("ce-extboolean", "true")],
                 &[],

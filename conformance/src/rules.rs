@@ -137,7 +137,8 @@ pub(crate) fn check_members(members: &Members) -> Vec<Problem> {
 /// `ce-<name>` is compared with the body attribute `<name>` and
 /// `content-type` with `datacontenttype`, as strings: booleans and integers
 /// of the body are compared through their canonical string encoding (`true`,
-/// `-5`). Other message attributes are not CloudEvents' concern.
+/// `-5`). A `content-type` naming the event format (`application/cloudevents+json`) marks a
+/// structured body and is not compared. Other message attributes are not CloudEvents' concern.
 pub(crate) fn check_attributes(
     members: &Members,
     attributes: &BTreeMap<String, String>,
@@ -145,6 +146,10 @@ pub(crate) fn check_attributes(
     let mut problems = Vec::new();
     for (key, expected) in attributes {
         let name = if key == "content-type" {
+            // The event format of a structured body, as in the HTTP binding, is no data type.
+            if crate::binary::is_event_format(expected) {
+                continue;
+            }
             "datacontenttype"
         } else if let Some(name) = key.strip_prefix("ce-") {
             name

@@ -131,7 +131,10 @@ mod tests {
     use super::*;
     use crate::event::parse_event;
 
-    fn check(line: &str, expected: Result<(&str, &[(&str, &str)]), Fallback>) {
+    /// The expected body and attributes.
+    type Expected<'a> = (&'a str, &'a [(&'a str, &'a str)]);
+
+    fn check(line: &str, expected: Result<Expected<'_>, Fallback>) {
         let event = parse_event(line.as_bytes()).expect("the test event is valid");
         let expected = expected.map(|(body, attributes)| Binary {
             body: body.to_owned(),

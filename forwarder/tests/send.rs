@@ -385,3 +385,52 @@ async fn refusals_are_counted_in_the_metrics() {
     assert_eq!(Metrics::get(&metrics.refused), summary.refused);
     assert_eq!(Metrics::get(&metrics.sent), summary.sent);
 }
+
+#[tokio::test]
+async fn binary_mode_counts_the_events_it_sends_structured() {
+    let queue = TestQueue::new(false).await;
+    let lines = [
+        event("json", r#"{ "n" : 1.50 }"#),
+        r#"{"specversion":"1.0","id":"none","source":"/test","type":"t"}"#.to_owned(),
+        r#"{"specversion":"1.0","id":"bytes","source":"/test","type":"t","data_base64":"AAE="}"#
+            .to_owned(),
+    ];
+    let output = queue.send(&lines, &["--content-mode", "binary"]);
+    let s = summary(&output);
+    assert_eq!(
+        (s["sent"].as_u64(), s["sentStructured"].as_u64()),
+        (Some(3), Some(2)),
+        "{s}"
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("forwarder: 2 of the events sent travelled structured"),
+        "{stderr}"
+    );
+    let mut bodies: Vec<String> = queue.drain().await.into_iter().map(|(b, _)| b).collect();
+    bodies.sort();
+    assert_eq!(
+        bodies,
+        [
+            r#"{ "n" : 1.50 }"#,
+            r#"{"specversion":"1.0","id":"bytes","source":"/test","type":"t","data_base64":"AAE="}"#,
+            r#"{"specversion":"1.0","id":"none","source":"/test","type":"t"}"#,
+        ]
+    );
+}
+
+#[tokio::test]
+async fn attributes_beside_a_binary_body_are_refused_in_one_line() {
+    let queue = TestQueue::new(false).await;
+    let output = queue.send(
+        &[event("x", "1")],
+        &["--content-mode", "binary", "--attributes", "cloudevents"],
+    );
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("--attributes cloudevents goes with structured mode"),
+        "{stderr}"
+    );
+}

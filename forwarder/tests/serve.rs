@@ -288,6 +288,79 @@ async fn binary_mode_lands_the_data_byte_exact() {
 }
 
 #[tokio::test]
+async fn binary_requests_forwarded_in_binary_mode_keep_their_bodies() {
+    let sqs = localstack().await;
+    let queue = sqs.queue("binary-binary").await;
+    let server = sqs.serve(&queue.url, &["--content-mode", "binary"]);
+    let client = http();
+    let post = |id: &str, content_type: Option<&str>, body: Vec<u8>| {
+        let mut request = client
+            .post(server.url("/events"))
+            .header("ce-specversion", "1.0")
+            .header("ce-id", id)
+            .header("ce-source", "/sensors/1")
+            .header("ce-type", "reading")
+            .header("ce-subject", "caf%C3%A9");
+        if let Some(content_type) = content_type {
+            request = request.header("content-type", content_type);
+        }
+        async move { Answer::read(request.body(body).send().await.expect("POST")).await }
+    };
+    let json_data = "{ \"temp\" : 21.50,\n  \"big\": 123456789012345678901234567890 }";
+    post("b-json", Some("application/json"), json_data.into())
+        .await
+        .accepted(&["b-json"]);
+    let text = "héllo \"world\"\n\ttabbed";
+    post("b-text", Some("text/plain; charset=utf-8"), text.into())
+        .await
+        .accepted(&["b-text"]);
+    // Bytes and no data cannot travel in binary mode: they go structured.
+    post("b-bytes", Some("application/octet-stream"), vec![0, 1, 255])
+        .await
+        .accepted(&["b-bytes"]);
+    post("b-none", None, Vec::new()).await.accepted(&["b-none"]);
+
+    let mut received = queue.drain(4).await;
+    received.sort_by(|a, b| a.body.cmp(&b.body));
+    let context = |id: &str, content_type: Option<&str>| {
+        let mut attributes: std::collections::BTreeMap<String, String> = [
+            ("ce-specversion", "1.0"),
+            ("ce-id", id),
+            ("ce-source", "/sensors/1"),
+            ("ce-type", "reading"),
+            ("ce-subject", "café"),
+        ]
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+        if let Some(content_type) = content_type {
+            attributes.insert("content-type".to_owned(), content_type.to_owned());
+        }
+        attributes
+    };
+    let actual: Vec<_> = received
+        .iter()
+        .map(|m| (m.body.clone(), m.string_attributes()))
+        .collect();
+    let expected = vec![
+        (
+            r#"{"specversion":"1.0","id":"b-bytes","source":"/sensors/1","type":"reading","subject":"café","datacontenttype":"application/octet-stream","data_base64":"AAH/"}"#.to_owned(),
+            Default::default(),
+        ),
+        (
+            r#"{"specversion":"1.0","id":"b-none","source":"/sensors/1","type":"reading","subject":"café"}"#.to_owned(),
+            Default::default(),
+        ),
+        (text.to_owned(), context("b-text", Some("text/plain; charset=utf-8"))),
+        (json_data.to_owned(), context("b-json", Some("application/json"))),
+    ];
+    let mut expected = expected;
+    expected.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(actual, expected);
+    drop(server);
+}
+
+#[tokio::test]
 async fn structured_mode_lands_the_event_minified_with_attributes() {
     let sqs = localstack().await;
     let queue = sqs.queue("structured").await;

@@ -1,4 +1,5 @@
-//! Hands out moto's server mode, an AWS emulator that can enforce IAM, and `cfn-lint`, each from
+//! Hands out moto's server mode, an AWS emulator that can enforce IAM, `cfn-lint`, and a Python
+//! with boto3 (the interpreter of the example producers `conformance run` is shown on), each from
 //! a Python environment pinned by a hash-locked requirements file and installed once under
 //! `target/moto/`.
 //!

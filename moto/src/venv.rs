@@ -14,6 +14,9 @@ pub enum Tool {
     Moto,
     /// `cfn-lint`, from `moto/cfn-lint.lock`.
     CfnLint,
+    /// A Python with boto3, from `moto/boto3.lock`: the interpreter of the example producers
+    /// (`conformance/examples/*.py`) that `conformance run` is shown on.
+    Boto3,
 }
 
 impl Tool {
@@ -22,6 +25,7 @@ impl Tool {
         match self {
             Tool::Moto => "moto",
             Tool::CfnLint => "cfn-lint",
+            Tool::Boto3 => "boto3",
         }
     }
 
@@ -30,6 +34,7 @@ impl Tool {
         match self {
             Tool::Moto => include_str!("../requirements.lock"),
             Tool::CfnLint => include_str!("../cfn-lint.lock"),
+            Tool::Boto3 => include_str!("../boto3.lock"),
         }
     }
 
@@ -38,6 +43,7 @@ impl Tool {
         match self {
             Tool::Moto => "moto_server",
             Tool::CfnLint => "cfn-lint",
+            Tool::Boto3 => "python",
         }
     }
 

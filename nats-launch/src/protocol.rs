@@ -3,10 +3,10 @@
 //! no NATS client.
 
 use std::io::{BufRead, BufReader, Write};
-use std::net::{TcpStream, ToSocketAddrs};
-use std::time::Duration;
+use std::net::TcpStream;
 
 use serde::Deserialize;
+use venv_launch::tcp;
 
 use crate::{Error, NatsUrl};
 
@@ -45,21 +45,7 @@ pub(crate) fn probe(url: &NatsUrl) -> Result<Info, Error> {
 }
 
 fn exchange(url: &NatsUrl) -> Result<Info, String> {
-    let addr = url
-        .authority()
-        .to_socket_addrs()
-        .map_err(|e| format!("cannot resolve {}: {e}", url.host()))?
-        .next()
-        .ok_or_else(|| format!("cannot resolve {}", url.host()))?;
-    let timeout = Duration::from_secs(3);
-    let stream =
-        TcpStream::connect_timeout(&addr, timeout).map_err(|e| format!("cannot connect: {e}"))?;
-    stream
-        .set_read_timeout(Some(timeout))
-        .map_err(|e| e.to_string())?;
-    stream
-        .set_write_timeout(Some(timeout))
-        .map_err(|e| e.to_string())?;
+    let stream = tcp::connect(url.authority())?;
     let mut writer = stream.try_clone().map_err(|e| e.to_string())?;
     let mut reader = BufReader::new(stream);
     let info = parse_info(&read_line(&mut reader)?)?;

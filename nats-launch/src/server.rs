@@ -3,12 +3,24 @@
 //! its JetStream store, ports file and log in a directory of its own, waited for until it
 //! answers the protocol with JetStream on. [`Nats`] is the handle of a server of its own.
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
+use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::{Config, Error, NatsUrl, process, protocol, venv};
+use venv_launch::process::{Process, Wait};
+
+use crate::{Config, Error, NatsUrl, protocol, venv};
+
+/// How long a start may take before it is reported as failed (it takes well under a second),
+/// and how often to look meanwhile.
+const WAIT: Wait = Wait {
+    timeout: Duration::from_secs(30),
+    poll: Duration::from_millis(50),
+};
+/// How long a server may take to go after SIGTERM before it is killed.
+pub(crate) const STOP_GRACE: Duration = Duration::from_secs(5);
 
 /// A NATS server with JetStream: one of its own, stopped when this is dropped, or the external
 /// one of `NATS_URL`, which is left alone.
@@ -31,12 +43,12 @@ impl Nats {
 
     /// The server's pid (and process group), when it is one of its own.
     pub fn pid(&self) -> Option<u32> {
-        self.own.as_ref().map(|own| own.child.id())
+        self.own.as_ref().map(|own| own.process.id())
     }
 
     /// The server's log file, when it is one of its own.
     pub fn log(&self) -> Option<&Path> {
-        self.own.as_ref().map(|own| own.log.as_path())
+        self.own.as_ref().map(|own| own.process.log())
     }
 
     /// The JetStream store directory, when it is one of its own.
@@ -48,8 +60,7 @@ impl Nats {
 impl Drop for Nats {
     fn drop(&mut self) {
         if let Some(own) = &mut self.own {
-            process::stop_group(own.child.id(), own.store.as_os_str());
-            let _ = own.child.wait();
+            own.process.stop(&command_line(&own.store), STOP_GRACE);
             let _ = std::fs::remove_dir_all(&own.dir);
         }
     }
@@ -58,17 +69,19 @@ impl Drop for Nats {
 /// A server this crate started.
 #[derive(Debug)]
 pub(crate) struct Launched {
-    pub(crate) child: Child,
+    pub(crate) process: Process,
     pub(crate) url: NatsUrl,
-    /// Holds `store`, the ports file and `log`.
+    /// Holds `store`, the ports file and the log.
     pub(crate) dir: PathBuf,
     /// The `--store_dir` argument: also what identifies the process in `/proc`.
     pub(crate) store: PathBuf,
-    pub(crate) log: PathBuf,
 }
 
-/// How long a start may take before it is reported as failed (it takes well under a second).
-const READY_TIMEOUT: Duration = Duration::from_secs(30);
+/// What `/proc/PID/cmdline` of a server of ours contains: its `--store_dir`, an absolute path
+/// that no other server of ours is given.
+pub(crate) fn command_line(store: &Path) -> Cow<'_, str> {
+    store.to_string_lossy()
+}
 
 pub(crate) fn start(config: &Config) -> Result<Nats, Error> {
     if let Some(url) = &config.external {
@@ -87,7 +100,7 @@ pub(crate) fn start(config: &Config) -> Result<Nats, Error> {
         .join(format!("{}-{n}", std::process::id()));
     // A directory of a dead process that had this pid; no server of ours uses it.
     if dir.exists() {
-        std::fs::remove_dir_all(&dir).map_err(Error::io(&dir))?;
+        std::fs::remove_dir_all(&dir).map_err(venv_launch::Error::io(&dir))?;
     }
     let launched = launch(&binary, &dir)?;
     Ok(Nats {
@@ -97,57 +110,41 @@ pub(crate) fn start(config: &Config) -> Result<Nats, Error> {
 }
 
 /// Starts the server with its files in `dir` (created if needed; its store is kept) and waits
-/// until it answers; on failure the process is stopped and the error carries its log's end.
+/// until it answers; on failure the process group is killed and the error carries its log's
+/// end.
 pub(crate) fn launch(binary: &Path, dir: &Path) -> Result<Launched, Error> {
     let store = dir.join("store");
     let ports = dir.join("ports");
     let log = dir.join("nats-server.log");
     for needed in [&store, &ports] {
-        std::fs::create_dir_all(needed).map_err(Error::io(needed))?;
+        std::fs::create_dir_all(needed).map_err(venv_launch::Error::io(needed))?;
     }
-    let mut child = process::spawn(
-        Command::new(binary)
-            .args(["--addr", "127.0.0.1", "--port", "-1", "--jetstream"])
-            .arg("--store_dir")
-            .arg(&store)
-            .arg("--ports_file_dir")
-            .arg(&ports),
-        &log,
-    )?;
-    let pid = child.id();
-    let started = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().map_err(Error::io(binary))? {
-            return Err(not_ready(format!("the process exited ({status})"), &log));
-        }
-        let reason = match read_port(&ports, pid) {
-            None => "it has not written its ports file".to_owned(),
-            Some(port) => {
-                let url = NatsUrl::loopback(port);
-                match protocol::probe(&url) {
-                    Ok(_) => {
-                        return Ok(Launched {
-                            child,
-                            url,
-                            dir: dir.to_owned(),
-                            store,
-                            log,
-                        });
-                    }
-                    Err(error) => error.to_string(),
-                }
-            }
-        };
-        if started.elapsed() > READY_TIMEOUT {
-            process::stop_group(pid, store.as_os_str());
-            let _ = child.wait();
-            return Err(not_ready(
-                format!("not ready after {}s ({reason})", READY_TIMEOUT.as_secs()),
-                &log,
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let mut command = Command::new(binary);
+    command
+        .args(["--addr", "127.0.0.1", "--port", "-1", "--jetstream"])
+        .arg("--store_dir")
+        .arg(&store)
+        .arg("--ports_file_dir")
+        .arg(&ports);
+    // Its own process group: stopping kills exactly what was started, and a Ctrl-C in the
+    // terminal that started a persistent server does not reach it.
+    let mut process = Process::spawn("nats-server", &mut command, &log)?;
+    let pid = process.id();
+    let mut answered = None;
+    process.wait_ready(WAIT, || {
+        let port = read_port(&ports, pid).ok_or("it has not written its ports file")?;
+        let url = NatsUrl::loopback(port);
+        protocol::probe(&url).map_err(|error| error.to_string())?;
+        answered = Some(url);
+        Ok(())
+    })?;
+    let url = answered.expect("wait_ready passes only once the probe has answered");
+    Ok(Launched {
+        process,
+        url,
+        dir: dir.to_owned(),
+        store,
+    })
 }
 
 /// The client port from the ports file `nats-server` writes once it listens
@@ -173,14 +170,6 @@ fn client_port(text: &str) -> Option<u16> {
         url.strip_prefix("nats://127.0.0.1:")
             .and_then(|port| port.parse().ok())
     })
-}
-
-fn not_ready(reason: String, log: &Path) -> Error {
-    Error::NotReady {
-        reason,
-        log: log.display().to_string(),
-        tail: process::log_tail(log, 20),
-    }
 }
 
 #[cfg(test)]

@@ -2,12 +2,14 @@
 //! recorded in `state.json` (pid, port, URL, store, log) so that later commands find it, and
 //! stopped only once `/proc` shows the recorded pid is still that server.
 
-use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use venv_launch::lock::{self, FileLock};
+use venv_launch::process;
 
-use crate::{Config, Error, NatsUrl, process, protocol, server, venv};
+use crate::server::{STOP_GRACE, command_line};
+use crate::{Config, Error, NatsUrl, protocol, server, venv};
 
 /// What the state file records of the persistent server.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -59,16 +61,16 @@ pub(crate) fn up(config: &Config) -> Result<Shared, Error> {
     }
     // A recorded server that is still ours but does not answer holds the store: stop it first.
     if let Some(state) = read_state(&state_path(config)) {
-        process::stop_group(state.pid, state.store_dir.as_os_str());
+        process::stop_group(state.pid, &command_line(&state.store_dir), STOP_GRACE);
     }
     let binary = venv::ensure(config)?;
     let launched = server::launch(&binary, &config.shared_dir)?;
     let state = State {
-        pid: launched.child.id(),
+        pid: launched.process.id(),
         port: launched.url.port(),
         url: launched.url.to_string(),
         store_dir: launched.store.clone(),
-        log: launched.log.clone(),
+        log: launched.process.log().to_owned(),
     };
     write_state(config, &state)?;
     eprintln!(
@@ -77,7 +79,7 @@ pub(crate) fn up(config: &Config) -> Result<Shared, Error> {
         state.pid,
         state.log.display()
     );
-    // Dropping the `Child` neither kills nor waits: the server lives on until `stop`.
+    // Dropping the `Process` neither kills nor waits: the server lives on until `stop`.
     Ok(Shared {
         url: launched.url,
         state: Some(state),
@@ -102,8 +104,8 @@ pub(crate) fn stop(config: &Config) -> Result<bool, Error> {
     let Some(state) = read_state(&path) else {
         return Ok(false);
     };
-    let running = process::stop_group(state.pid, state.store_dir.as_os_str());
-    std::fs::remove_file(&path).map_err(Error::io(&path))?;
+    let running = process::stop_group(state.pid, &command_line(&state.store_dir), STOP_GRACE);
+    std::fs::remove_file(&path).map_err(venv_launch::Error::io(&path))?;
     Ok(running)
 }
 
@@ -120,18 +122,10 @@ fn state_path(config: &Config) -> PathBuf {
     config.shared_dir.join("state.json")
 }
 
-fn lock(config: &Config) -> Result<File, Error> {
+fn lock(config: &Config) -> Result<FileLock, Error> {
     let dir = &config.shared_dir;
-    std::fs::create_dir_all(dir).map_err(Error::io(dir))?;
-    let path = dir.join("lock");
-    let file = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(Error::io(&path))?;
-    file.lock().map_err(Error::io(&path))?;
-    Ok(file)
+    std::fs::create_dir_all(dir).map_err(venv_launch::Error::io(dir))?;
+    Ok(lock::exclusive(&dir.join("lock"))?)
 }
 
 fn read_state(path: &Path) -> Option<State> {
@@ -143,7 +137,7 @@ fn read_state(path: &Path) -> Option<State> {
 /// The recorded server, if its pid is still that server and it answers with JetStream on.
 fn read_live(config: &Config) -> Option<Shared> {
     let state = read_state(&state_path(config))?;
-    if !process::is_running(state.pid, state.store_dir.as_os_str()) {
+    if !process::is_running(state.pid, &command_line(&state.store_dir)) {
         return None;
     }
     let url = NatsUrl::loopback(state.port);
@@ -160,7 +154,8 @@ fn write_state(config: &Config, state: &State) -> Result<(), Error> {
     let path = state_path(config);
     let temporary = path.with_extension("json.tmp");
     let json = serde_json::to_string_pretty(state)
-        .map_err(|e| Error::io(&path)(std::io::Error::other(e)))?;
-    std::fs::write(&temporary, json).map_err(Error::io(&temporary))?;
-    std::fs::rename(&temporary, &path).map_err(Error::io(&path))
+        .map_err(|e| venv_launch::Error::io(&path)(std::io::Error::other(e)))?;
+    std::fs::write(&temporary, json).map_err(venv_launch::Error::io(&temporary))?;
+    std::fs::rename(&temporary, &path).map_err(venv_launch::Error::io(&path))?;
+    Ok(())
 }

@@ -11,7 +11,7 @@ pub(crate) fn check(binary: &Path, venv: &Path) -> Result<(), Error> {
     let output = Command::new(binary)
         .arg("--version")
         .output()
-        .map_err(Error::io(binary))?;
+        .map_err(venv_launch::Error::io(binary))?;
     let text = String::from_utf8_lossy(&output.stdout);
     let text = if text.trim().is_empty() {
         String::from_utf8_lossy(&output.stderr)

@@ -1,13 +1,10 @@
 //! A minimal HTTP/1.0 client, enough for a health check and a server's own API, so that the
-//! launchers need no HTTP client crate. One request a connection, three seconds at most for each
-//! of connecting, writing and reading.
+//! launchers need no HTTP client crate. One request a connection, through [`tcp::connect`]:
+//! three seconds at most for connecting, and for each read and write.
 
 use std::io::{Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
-use std::time::Duration;
 
-/// How long connecting, writing and reading may each take.
-const TIMEOUT: Duration = Duration::from_secs(3);
+use crate::tcp;
 
 /// An answer: its status code and its body.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,19 +38,7 @@ fn request(
     body: Option<(&str, &str)>,
 ) -> Result<Response, String> {
     let authority = authority(endpoint)?;
-    let addr = authority
-        .to_socket_addrs()
-        .map_err(|e| format!("cannot resolve {authority}: {e}"))?
-        .next()
-        .ok_or_else(|| format!("cannot resolve {authority}"))?;
-    let mut stream =
-        TcpStream::connect_timeout(&addr, TIMEOUT).map_err(|e| format!("cannot connect: {e}"))?;
-    stream
-        .set_read_timeout(Some(TIMEOUT))
-        .map_err(|e| e.to_string())?;
-    stream
-        .set_write_timeout(Some(TIMEOUT))
-        .map_err(|e| e.to_string())?;
+    let mut stream = tcp::connect(authority)?;
     stream
         .write_all(request_text(method, authority, path, body).as_bytes())
         .map_err(|e| format!("cannot send the request: {e}"))?;

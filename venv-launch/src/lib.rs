@@ -1,5 +1,5 @@
 //! The mechanics shared by the crates that hand out a server from a pinned Python environment
-//! (`localstack`, `moto`), and nothing about any one server:
+//! (`localstack`, `moto`, `nats-launch`), and nothing about any one server:
 //!
 //! - [`venv`]: install a hash-locked requirements file into a venv with uv, once, under a file
 //!   lock, and re-use it while the lock file is unchanged.
@@ -7,6 +7,8 @@
 //!   wait until it answers, and end the group only while `/proc` shows that the pid is still the
 //!   process that was started.
 //! - [`http`]: a minimal HTTP/1.0 client for health checks and a server's own API.
+//! - [`tcp`]: a TCP connection with timeouts, for a check in HTTP or in a server's own
+//!   protocol.
 //! - [`port`]: ports of 127.0.0.1 that are free.
 //! - [`lock`]: an exclusive file lock, held until it is dropped.
 //!
@@ -26,6 +28,7 @@ pub mod http;
 pub mod lock;
 pub mod port;
 pub mod process;
+pub mod tcp;
 pub mod venv;
 
 use std::path::{Path, PathBuf};
@@ -78,7 +81,9 @@ pub enum Error {
 }
 
 impl Error {
-    fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
+    /// The [`Error::Io`] of `path`, for `map_err`; a launcher's own files (its state file, its
+    /// lock's directory) can fail with it too.
+    pub fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
         move |source| Error::Io {
             path: path.to_owned(),
             source,

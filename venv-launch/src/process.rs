@@ -192,6 +192,20 @@ mod tests {
         check("", false);
     }
 
+    /// Whether `pid` shows `command_line` within five seconds: `spawn` returns once the exec
+    /// has begun, and until the kernel has set the new program's arguments `/proc/PID/cmdline`
+    /// is empty.
+    fn until_running(pid: u32, command_line: &str) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if is_running(pid, command_line) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        false
+    }
+
     #[test]
     fn our_own_process_is_running_until_stopped() {
         let dir = std::env::temp_dir().join(format!("venv-launch-process-{}", std::process::id()));
@@ -200,7 +214,7 @@ mod tests {
         let mut process =
             Process::spawn("sleep", Command::new("sleep").arg("30"), &log).expect("sleep starts");
         let pid = process.id();
-        assert!(is_running(pid, "sleep"), "sleep {pid} runs");
+        assert!(until_running(pid, "sleep"), "sleep {pid} runs");
         assert!(!is_running(pid, "moto_server"), "{pid} is not moto");
         assert!(
             !stop_group(pid, "moto_server", Duration::from_secs(1)),

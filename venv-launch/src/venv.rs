@@ -35,7 +35,8 @@ pub struct Environment<'a> {
 }
 
 /// Where to look for the interpreter that creates a venv, in this order: `configured`, `names`
-/// on `PATH`, then pyenv's installed versions; the first of at least version `min` is taken.
+/// on `PATH`, then pyenv's installed versions; the first of at least version `min` that has
+/// `venv` and `ensurepip` is taken.
 #[derive(Debug, Clone)]
 pub struct Python<'a> {
     /// The interpreter the caller's configuration names (such as `LOCALSTACK_PYTHON`).
@@ -223,9 +224,13 @@ fn newest_first(versions: impl IntoIterator<Item = String>, prefixes: &[&str]) -
     chosen
 }
 
-/// The Python program that exits 0 only on an interpreter of at least `min` with `venv`.
+/// The Python program that exits 0 only on an interpreter of at least `min` that can make a
+/// venv with pip in it: with `venv` and `ensurepip` (Debian's has `ensurepip` only with
+/// `python3-venv`, and `python -m venv` fails without it).
 fn version_check((major, minor): (u32, u32)) -> String {
-    format!("import sys, venv; sys.exit(0 if sys.version_info >= ({major}, {minor}) else 1)")
+    format!(
+        "import sys, venv, ensurepip; sys.exit(0 if sys.version_info >= ({major}, {minor}) else 1)"
+    )
 }
 
 fn is_usable(python: &Path, check: &str) -> bool {
@@ -306,7 +311,7 @@ mod tests {
     fn the_version_check_names_the_minimum() {
         assert_eq!(
             version_check((3, 12)),
-            "import sys, venv; sys.exit(0 if sys.version_info >= (3, 12) else 1)"
+            "import sys, venv, ensurepip; sys.exit(0 if sys.version_info >= (3, 12) else 1)"
         );
     }
 

@@ -33,6 +33,7 @@ tasks:
   provision <args>                 the provisioner: apply|plan|verify|destroy (see --help)
   demo                             provision, forward the sample events, read them back
   conformance [--endpoint-url URL] the conformance suite, with a JUnit report
+  conformance run --producer CMD   the kit: CMD's deliveries compared with the vectors (see README)
   bench [--quick] [--reps N]       the forwarder against the SQS ceiling: target/bench/report.md
   soak [--events N]                the fault scenarios at length: target/soak/report.md
   fuzz [--seconds N]               the parser's fuzz target for a bounded time (cargo fuzz)

@@ -12,10 +12,14 @@
 //! - `broken_producer`: `conformance check` catches a producer that is not conformant.
 //! - `role_mode`: the forwarder assumes a provisioned role with its external id.
 //! - `live_queue`: `conformance check` peeks at a live queue unless told to delete.
+//! - `third_party_sdk`: events made by the Python CloudEvents SDK pass in both content modes.
+//! - `kit`: `conformance run` on four producers: the forwarder in both content modes and a
+//!   careful boto3 producer pass, a faulty one fails with each fault named by its vector.
 
 mod broken_producer;
 mod common;
 mod golden;
+mod kit;
 mod least_privilege;
 mod live_queue;
 mod official;
@@ -23,3 +27,4 @@ mod properties;
 mod role_mode;
 mod snapshots;
 mod strategies;
+mod third_party_sdk;
