@@ -1,15 +1,18 @@
-//! `cargo xtask bench [--quick] [--reps N]`: the forwarder against the server's ceiling and the
-//! usual alternatives, in one run and on the same events.
+//! `cargo xtask bench [--quick] [--reps N] [--rtt 0,20,60]`: the forwarder against the server's
+//! ceiling and the usual alternatives, in one run and on the same events.
 //!
 //! For each workload (small, medium and large events) it measures, on the embedded LocalStack:
 //! the ceiling (full `SendMessageBatch` requests straight from the SDK, the best point of a short
 //! concurrency sweep in each repetition), `forwarder send` as a separate process, one
 //! `SendMessage` per event (sequential, and at the best concurrency of its own sweep), and
-//! `forwarder serve` fed by a concurrent HTTP client. Then a memory run streams gigabytes
+//! `forwarder serve` fed by a concurrent HTTP client. With `--rtt`, the ceiling's sweep and
+//! `forwarder send` run again behind a delay proxy (`delay`) that adds each round trip to
+//! every request, a stand-in for a distant endpoint. Then a memory run streams gigabytes
 //! through `forwarder send`. The SDK and HTTP loads come from the forwarder's `sqs_load`
 //! example, so that xtask does not build the AWS SDK. The workloads (NDJSON) and the results
 //! (`report.{md,json,svg}`) go to `target/bench/`.
 
+mod delay;
 mod idle;
 mod measure;
 mod memory;
@@ -28,6 +31,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 
 use crate::run;
+use delay::DelayProxy;
 use idle::idle_load;
 use memory::memory_run;
 use results::{MemoryResult, WorkloadResult};
@@ -128,13 +132,29 @@ fn measure_all(
     timings: &mut Vec<(String, f64)>,
 ) -> Result<(Vec<WorkloadResult>, Option<MemoryResult>)> {
     let mut results = Vec::new();
-    for plan in &settings.workloads {
-        let phase = Instant::now();
-        results.push(measure_workload(bench, settings, *plan)?);
-        timings.push((
-            format!("{} events", plan.size.name()),
-            phase.elapsed().as_secs_f64(),
-        ));
+    for rtt in &settings.rtts {
+        // Behind the proxy, the same queue through another endpoint.
+        let proxy = match rtt {
+            0 => None,
+            ms => Some(DelayProxy::start(
+                &bench.endpoint,
+                std::time::Duration::from_millis(*ms),
+            )?),
+        };
+        let bench = Bench {
+            endpoint: proxy
+                .as_ref()
+                .map_or_else(|| bench.endpoint.clone(), DelayProxy::endpoint),
+            ..bench.clone()
+        };
+        for plan in &settings.workloads {
+            let phase = Instant::now();
+            results.push(measure_workload(&bench, settings, *plan, *rtt)?);
+            timings.push((
+                format!("{} events, {rtt} ms round trip", plan.size.name()),
+                phase.elapsed().as_secs_f64(),
+            ));
+        }
     }
     let phase = Instant::now();
     let memory = memory_run(bench, settings.memory_size, settings.memory_bytes)?;

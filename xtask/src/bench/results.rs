@@ -67,20 +67,25 @@ pub(crate) struct Sample {
     pub(super) p99_ms: Option<f64>,
     /// Messages the queue held afterwards, to check that what was reported sent arrived.
     pub(super) in_queue: Option<u64>,
+    /// `forwarder send`'s limit of requests in flight at the end, and its peak.
+    pub(super) in_flight_limit: Option<(u64, u64)>,
 }
 
 /// The repetitions of one method on one workload.
 #[derive(Debug)]
 pub(crate) struct Row {
     pub(super) method: Method,
+    /// Requests in flight; 0 for `forwarder send`, whose limit is adaptive.
     pub(super) concurrency: usize,
     pub(super) samples: Vec<Sample>,
 }
 
-/// Everything measured on one workload.
+/// Everything measured on one workload at one round trip.
 #[derive(Debug)]
 pub(crate) struct WorkloadResult {
     pub(super) plan: Plan,
+    /// The round trip added in front of LocalStack, in milliseconds.
+    pub(super) rtt_ms: u64,
     pub(super) file_bytes: u64,
     pub(super) rows: Vec<Row>,
     /// Events per second at each concurrency of the sweeps: the ceiling's, one per

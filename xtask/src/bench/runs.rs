@@ -13,7 +13,7 @@ use super::measure::{self, Measured};
 use super::results::Sample;
 use super::samples::{load_sample, send_sample};
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(super) struct Bench {
     pub(super) forwarder: PathBuf,
     pub(super) load: PathBuf,

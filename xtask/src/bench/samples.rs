@@ -53,6 +53,9 @@ pub(super) fn send_sample(finished: &measure::Finished) -> Result<Sample> {
         failed: value["failed"].as_u64().unwrap_or(0) + value["refused"].as_u64().unwrap_or(0),
         requests: value["requests"].as_u64(),
         billing_units: value["billingUnits"].as_u64(),
+        in_flight_limit: value["inFlightLimit"]
+            .as_u64()
+            .zip(value["peakInFlightLimit"].as_u64()),
         ..Sample::default()
     })
 }

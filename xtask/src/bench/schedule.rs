@@ -1,5 +1,7 @@
-//! The runs of one workload: the sweeps that find the best concurrency, and the repetitions that
-//! go round the methods so that each can be compared with the ceiling of its own repetition.
+//! The runs of one workload at one round trip: the sweeps that find the best concurrency, and
+//! the repetitions that go round the methods so that each can be compared with the ceiling of
+//! its own repetition. Behind an added round trip only the ceiling and `forwarder send` run: one
+//! request per event and `serve`'s one-event HTTP clients measure their own round trips there.
 
 use anyhow::{Context, Result};
 
@@ -9,30 +11,36 @@ use super::runs::Bench;
 use super::settings::{Plan, Settings};
 use super::workload;
 
-/// Requests in flight of `forwarder send`: its default `--max-in-flight`.
-pub(super) const SEND_IN_FLIGHT: usize = 8;
+/// `forwarder send`'s `--max-in-flight`: its default.
+pub(super) const SEND_IN_FLIGHT: &str = "auto";
 
 pub(super) fn measure_workload(
     bench: &Bench,
     settings: &Settings,
     plan: Plan,
+    rtt_ms: u64,
 ) -> Result<WorkloadResult> {
     let name = plan.size.name();
     let file = bench.dir.join(format!("{name}.ndjson"));
     let file_bytes = workload::write_file(&file, plan.size, plan.events)
         .with_context(|| format!("cannot write {}", file.display()))?;
     eprintln!(
-        "bench: {name}: {} events, {}, {:.1} MiB",
+        "bench: {name}: {} events, {}, {:.1} MiB, {rtt_ms} ms added round trip",
         plan.events,
         plan.size.describe(),
         file_bytes as f64 / 1048576.0
     );
+    let everything = rtt_ms == 0;
     let rate = |sample: &Sample| sample.sent as f64 / sample.seconds.max(1e-9);
     let sweep_points =
         || -> Vec<(usize, Vec<f64>)> { settings.sweep.iter().map(|c| (*c, Vec::new())).collect() };
 
     // One request per event is slow: its sweep runs once, before the repetitions.
-    let mut per_event_sweep = sweep_points();
+    let mut per_event_sweep = if everything {
+        sweep_points()
+    } else {
+        Vec::new()
+    };
     for (concurrency, rates) in &mut per_event_sweep {
         let sample =
             bench.load_run("per-event", &file, *concurrency, Some(plan.per_event_sweep))?;
@@ -44,12 +52,13 @@ pub(super) fn measure_workload(
     let mut ceiling_sweep = sweep_points();
     let mut rows: Vec<Row> = [
         (Method::Ceiling, 0),
-        (Method::Send, SEND_IN_FLIGHT),
+        (Method::Send, 0),
         (Method::Serve, settings.serve_concurrency),
         (Method::PerEventConcurrent, per_event_best),
         (Method::PerEventSequential, 1),
     ]
     .into_iter()
+    .filter(|(method, _)| everything || matches!(method, Method::Ceiling | Method::Send))
     .map(|(method, concurrency)| Row {
         method,
         concurrency,
@@ -69,7 +78,7 @@ pub(super) fn measure_workload(
                             "ceiling",
                             &file,
                             *concurrency,
-                            Some(plan.sweep_events),
+                            Some(plan.sweep_events_at(*concurrency)),
                         )?;
                         rates.push(rate(&sample));
                         if best.as_ref().is_none_or(|b| rate(&sample) > rate(b)) {
@@ -107,6 +116,7 @@ pub(super) fn measure_workload(
     }
     Ok(WorkloadResult {
         plan,
+        rtt_ms,
         file_bytes,
         rows,
         ceiling_sweep,

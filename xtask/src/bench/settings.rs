@@ -12,6 +12,8 @@ pub(crate) struct Settings {
     pub(super) workloads: Vec<Plan>,
     /// Concurrencies of the sweeps.
     pub(super) sweep: Vec<usize>,
+    /// Round trips added in front of LocalStack, in milliseconds (0: none, and every method).
+    pub(super) rtts: Vec<u64>,
     /// Requests in flight of the HTTP client in front of `forwarder serve`.
     pub(super) serve_concurrency: usize,
     pub(super) memory_size: Size,
@@ -24,7 +26,8 @@ pub(super) struct Plan {
     pub(super) size: Size,
     /// The events of the file: the ceiling, `send` and `serve` send them all.
     pub(super) events: usize,
-    /// The events of each point of the ceiling's sweep, which runs in every repetition.
+    /// The events of each point of the ceiling's sweep from 16 in flight on, which runs in every
+    /// repetition; see [`Plan::sweep_events_at`].
     pub(super) sweep_events: usize,
     /// The events of each one-request-per-event run.
     pub(super) per_event: usize,
@@ -34,12 +37,26 @@ pub(super) struct Plan {
     pub(super) serve: usize,
 }
 
-pub(super) const USAGE: &str = "usage: cargo xtask bench [--quick] [--reps N]";
+impl Plan {
+    /// The events of the sweep's point at `concurrency`: fewer below 16 in flight (down to an
+    /// eighth), so that a slow point at a long round trip does not take the run's time.
+    pub(super) fn sweep_events_at(&self, concurrency: usize) -> usize {
+        (self.sweep_events * concurrency.min(16) / 16)
+            .max(self.sweep_events / 8)
+            .max(1)
+    }
+}
+
+pub(super) const USAGE: &str = "usage: cargo xtask bench [--quick] [--reps N] [--rtt MS,MS,...]
+
+  --rtt 0,20,60   also measure behind a proxy that adds this round trip (ms) to every request:
+                  the ceiling's sweep and `forwarder send` at each (default: 0 only)";
 
 impl Settings {
     pub(super) fn parse(args: &[String]) -> Result<Settings> {
         let mut quick = false;
         let mut reps = None;
+        let mut rtts = vec![0];
         let mut args = args.iter();
         while let Some(arg) = args.next() {
             match arg.as_str() {
@@ -47,6 +64,18 @@ impl Settings {
                 "--reps" => {
                     let n = args.next().context(USAGE)?;
                     reps = Some(n.parse::<usize>().ok().filter(|n| *n > 0).context(USAGE)?);
+                }
+                "--rtt" => {
+                    let list = args.next().context(USAGE)?;
+                    rtts = list
+                        .split(',')
+                        .map(|ms| ms.trim().parse::<u64>().ok().filter(|ms| *ms <= 10_000))
+                        .collect::<Option<Vec<u64>>>()
+                        .with_context(|| {
+                            format!("--rtt {list}: milliseconds, such as 0,20,60\n{USAGE}")
+                        })?;
+                    rtts.sort_unstable();
+                    rtts.dedup();
                 }
                 other => bail!("unknown argument `{other}`\n{USAGE}"),
             }
@@ -82,7 +111,8 @@ impl Settings {
             quick,
             reps: reps.unwrap_or(if quick { 1 } else { 3 }),
             workloads,
-            sweep: vec![1, 2, 4, 8, 16],
+            sweep: vec![1, 2, 4, 8, 16, 32, 64],
+            rtts,
             serve_concurrency: 32,
             memory_size: Size::Large,
             memory_bytes,

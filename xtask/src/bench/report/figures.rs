@@ -8,7 +8,6 @@ use serde_json::{Value, json};
 use super::Results;
 use super::units::{cell, gib, mib, thousands};
 use crate::bench::results::{Method, Row, Sample, WorkloadResult};
-use crate::bench::schedule::SEND_IN_FLIGHT;
 use crate::bench::workload::Size;
 
 /// The peak RSS target of the forwarder.
@@ -126,6 +125,39 @@ pub(super) fn figures(row: &Row) -> Figures {
     }
 }
 
+/// The workload's name, and the round trip added when there is one.
+pub(super) fn workload_label(workload: &WorkloadResult) -> String {
+    match workload.rtt_ms {
+        0 => workload.plan.size.name().to_owned(),
+        ms => format!("{}, +{ms} ms", workload.plan.size.name()),
+    }
+}
+
+/// The limit of requests in flight `forwarder send` ended with, and its peak, over the
+/// repetitions.
+pub(super) fn send_limits(row: &Row) -> Option<(Stat, Stat)> {
+    let limits: Vec<(u64, u64)> = row
+        .samples
+        .iter()
+        .filter_map(|s| s.in_flight_limit)
+        .collect();
+    Some((
+        Stat::of(limits.iter().map(|l| l.0 as f64))?,
+        Stat::of(limits.iter().map(|l| l.1 as f64))?,
+    ))
+}
+
+/// "auto (ended at N, peak M)" for `forwarder send`, the number of requests for the others.
+pub(super) fn in_flight_cell(row: &Row) -> String {
+    if row.method != Method::Send {
+        return row.concurrency.to_string();
+    }
+    match send_limits(row) {
+        Some((last, peak)) => format!("auto ({:.0}, peak {:.0})", last.median, peak.median),
+        None => "auto".to_owned(),
+    }
+}
+
 pub(super) fn row(workload: &WorkloadResult, method: Method) -> Option<&Row> {
     workload.rows.iter().find(|r| r.method == method)
 }
@@ -157,7 +189,12 @@ pub(super) struct Target {
 }
 
 pub(super) fn targets(results: &Results<'_>) -> Vec<Target> {
-    let find = |size: Size| results.workloads.iter().find(|w| w.plan.size == size);
+    let find = |size: Size| {
+        results
+            .workloads
+            .iter()
+            .find(|w| w.plan.size == size && w.rtt_ms == 0)
+    };
     let mut targets = Vec::new();
     let throughput = |name, size, at_least: f64| {
         let measured = find(size).and_then(|w| ratio(w, Method::Send));
@@ -185,6 +222,24 @@ pub(super) fn targets(results: &Results<'_>) -> Vec<Target> {
         Size::Large,
         0.95,
     ));
+    let ratios: Vec<(String, Option<Stat>)> = results
+        .workloads
+        .iter()
+        .map(|w| (workload_label(w), ratio(w, Method::Send)))
+        .collect();
+    targets.push(Target {
+        name: "forwarder send (auto) >= 95% of the ceiling's best, every workload and round trip",
+        measured: ratios
+            .iter()
+            .map(|(label, r)| format!("{label} {}", cell(*r, |v| format!("{:.0}%", v * 100.0))))
+            .collect::<Vec<_>>()
+            .join(", "),
+        pass: ratios
+            .iter()
+            .map(|(_, r)| r.map(|r| r.median >= 0.95))
+            .collect::<Option<Vec<bool>>>()
+            .map(|met| met.iter().all(|m| *m)),
+    });
     let small = find(Size::Small);
     let send = small.and_then(|w| row(w, Method::Send)).map(figures);
     let per_event = small
@@ -252,17 +307,24 @@ pub(super) fn limit(workload: &WorkloadResult, method: Method) -> Option<String>
         median(it.cpu_per_10k) / 10.0,
         median(ceiling.cpu_per_10k) / 10.0,
     );
-    let at_same = workload
-        .ceiling_sweep
-        .iter()
-        .find(|(c, _)| method == Method::Send && *c == SEND_IN_FLIGHT);
+    // The sweep's point nearest to where the forwarder's adaptive limit ended.
+    let ended = row(workload, method)
+        .and_then(send_limits)
+        .map(|(last, _)| last.median);
+    let at_same = ended.and_then(|ended| {
+        workload.ceiling_sweep.iter().min_by(|a, b| {
+            (a.0 as f64 - ended)
+                .abs()
+                .total_cmp(&(b.0 as f64 - ended).abs())
+        })
+    });
     if let Some((in_flight, at_same)) =
         at_same.and_then(|(c, rates)| Some((c, Stat::of(rates.iter().copied())?)))
     {
         let _ = write!(
             evidence,
-            "; with {in_flight} requests in flight, like the forwarder, the ceiling's sweep reached {} events/s (median), \
-             against {} at its best concurrency ({})",
+            "; with {in_flight} requests in flight, near where the forwarder's limit ended, the ceiling's sweep reached {} \
+             events/s (median), against {} at its best concurrency ({})",
             thousands(at_same.median),
             thousands(median(ceiling.rate)),
             ceiling_row.concurrency

@@ -24,6 +24,7 @@ pub(super) fn sample_json(s: &Sample) -> Value {
         "p50Ms": s.p50_ms,
         "p99Ms": s.p99_ms,
         "inQueue": s.in_queue,
+        "inFlightLimit": s.in_flight_limit.map(|(last, peak)| json!({ "last": last, "peak": peak })),
     })
 }
 
@@ -67,6 +68,7 @@ pub(super) fn to_json(results: &Results<'_>) -> Value {
             };
             json!({
                 "name": w.plan.size.name(),
+                "rttMs": w.rtt_ms,
                 "eventBytes": w.plan.size.target_bytes(),
                 "events": w.plan.events,
                 "fileBytes": w.file_bytes,

@@ -5,7 +5,8 @@ use std::fmt::Write as _;
 
 use super::Results;
 use super::figures::{
-    Figures, RSS_TARGET_MIB, Stat, cores, figures, limit, machine, ratio, row, send_peaks, targets,
+    Figures, RSS_TARGET_MIB, Stat, cores, figures, in_flight_cell, limit, machine, ratio, row,
+    send_limits, send_peaks, targets, workload_label,
 };
 use super::units::{cell, gib, mib, thousands};
 use crate::bench::memory::MEMORY_RUN_CAP;
@@ -19,10 +20,23 @@ pub(crate) fn markdown(results: &Results<'_>) -> String {
     let _ = writeln!(out, "# Benchmark: the forwarder against the ceiling\n");
     let _ = writeln!(
         out,
-        "`cargo xtask bench{}` on {}; LocalStack (host backend) as the server. Each figure is the median of {} \
+        "`cargo xtask bench{}{}` on {}; LocalStack (host backend) as the server. Each figure is the median of {} \
          repetition(s), with min–max in brackets; \"vs ceiling\" divides each repetition by the ceiling's run of the same \
-         repetition.\n",
+         repetition. \"+N ms\": behind a proxy adding N ms to every round trip.\n",
         if settings.quick { " --quick" } else { "" },
+        if settings.rtts == [0] {
+            String::new()
+        } else {
+            format!(
+                " --rtt {}",
+                settings
+                    .rtts
+                    .iter()
+                    .map(u64::to_string)
+                    .collect::<Vec<_>>()
+                    .join(",")
+            )
+        },
         machine(),
         settings.reps
     );
@@ -40,10 +54,10 @@ pub(crate) fn markdown(results: &Results<'_>) -> String {
         let _ = writeln!(
             out,
             "| {} ({}) | {} | {} | {} | {versus} | {} | {} | {} | {} | {latency} |",
-            workload.plan.size.name(),
+            workload_label(workload),
             workload.plan.size.short(),
             method.label(),
-            row.concurrency,
+            in_flight_cell(row),
             cell(f.rate, thousands),
             cell(f.requests, |v| format!("{v:.3}")),
             cell(f.units, |v| format!("{v:.3}")),
@@ -79,6 +93,44 @@ pub(crate) fn markdown(results: &Results<'_>) -> String {
             mib(s.usage.peak_rss),
         );
     }
+    if settings.rtts.iter().any(|ms| *ms > 0) {
+        let _ = writeln!(out, "\n## Round trips\n");
+        let _ = writeln!(
+            out,
+            "The ceiling's best point of its sweep against `forwarder send --max-in-flight auto`, at each round trip added \
+             in front of LocalStack.\n"
+        );
+        let _ = writeln!(
+            out,
+            "| added round trip | workload | ceiling best, events/s (in flight) | forwarder send (auto), events/s | vs ceiling | auto's limit at the end (peak) |"
+        );
+        let _ = writeln!(out, "|---:|---|---:|---:|---:|---:|");
+        for workload in &results.workloads {
+            let (Some(ceiling), Some(send)) =
+                (row(workload, Method::Ceiling), row(workload, Method::Send))
+            else {
+                continue;
+            };
+            let limits = send_limits(send).map_or_else(
+                || "–".to_owned(),
+                |(last, peak)| format!("{:.0} ({:.0})", last.median, peak.median),
+            );
+            let _ = writeln!(
+                out,
+                "| {} ms | {} | {} ({}) | {} | {} | {limits} |",
+                workload.rtt_ms,
+                workload.plan.size.name(),
+                cell(figures(ceiling).rate, thousands),
+                ceiling.concurrency,
+                cell(figures(send).rate, thousands),
+                cell(ratio(workload, Method::Send), |v| format!(
+                    "{:.0}%",
+                    v * 100.0
+                )),
+            );
+        }
+    }
+
     let _ = writeln!(out, "\n## Targets\n");
     let _ = writeln!(out, "| target | measured | result |\n|---|---|---|");
     for target in targets(results) {
@@ -101,7 +153,7 @@ pub(crate) fn markdown(results: &Results<'_>) -> String {
                 let _ = writeln!(
                     out,
                     "- **{}, {}** ({:.0}% of the ceiling): {text}.",
-                    workload.plan.size.name(),
+                    workload_label(workload),
                     method.label(),
                     ratio(workload, method).map_or(f64::NAN, |r| r.median) * 100.0
                 );
@@ -125,7 +177,7 @@ pub(crate) fn markdown(results: &Results<'_>) -> String {
         let _ = writeln!(
             out,
             "| {} | {} | {} | {} | {} | {} | {} |",
-            workload.plan.size.name(),
+            workload_label(workload),
             method.label(),
             cell(f.server_cores, |v| format!("{v:.2}")),
             cell(f.process_cores, |v| format!("{v:.2}")),
@@ -157,6 +209,9 @@ pub(crate) fn markdown(results: &Results<'_>) -> String {
             ("ceiling", &workload.ceiling_sweep),
             ("1 request/event", &workload.per_event_sweep),
         ] {
+            if points.is_empty() {
+                continue;
+            }
             let cells: Vec<String> = points
                 .iter()
                 .map(|(_, rates)| {
@@ -167,7 +222,7 @@ pub(crate) fn markdown(results: &Results<'_>) -> String {
             let _ = writeln!(
                 out,
                 "| {} | {label} | {} |",
-                workload.plan.size.name(),
+                workload_label(workload),
                 cells.join(" | ")
             );
         }
@@ -262,9 +317,16 @@ pub(super) fn notes(results: &Results<'_>) -> Vec<String> {
         format!(
             "The ceiling sends each line as the message body, as full as SQS allows: ten entries per `SendMessageBatch`, or \
              fewer when 1 MiB comes first (one 900 KiB event per request). Its requests are built before its clock starts, and \
-             in each repetition it is the best point of a sweep over 1, 2, 4, 8 and 16 requests in flight (its \"in flight\" \
-             column is the best by median); the forwarder runs with its defaults ({} requests in flight, 5 ms \
-             linger) and its time is the whole process, start-up and reading included.",
+             in each repetition it is the best point of a sweep over {} requests in flight (fewer events below 16; its \
+             \"in flight\" column is the best by median); the forwarder runs with its defaults (`--max-in-flight {}`, \
+             adaptive, and 5 ms linger; its column says where the limit ended and its peak) and its time is the whole \
+             process, start-up and reading included.",
+            settings
+                .sweep
+                .iter()
+                .map(usize::to_string)
+                .collect::<Vec<_>>()
+                .join(", "),
             SEND_IN_FLIGHT
         ),
         format!(

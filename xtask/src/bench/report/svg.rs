@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 
 use super::Results;
-use super::figures::{Stat, figures, row};
+use super::figures::{Stat, figures, row, workload_label};
 use super::units::thousands;
 use crate::bench::results::Method;
 
@@ -87,7 +87,7 @@ pub(super) fn svg(results: &Results<'_>) -> String {
             out,
             r##"<line x1="{x0}" x2="{right}" y1="{base}" y2="{base}" stroke="#111827"/><text x="{middle}" y="{}" text-anchor="middle" font-size="12">{}: {}</text>"##,
             base + 20.0,
-            workload.plan.size.name(),
+            escape(&workload_label(workload)),
             escape(workload.plan.size.describe())
         );
     }
