@@ -362,7 +362,7 @@ async fn run_send(args: SendArgs) -> Result<ExitCode> {
         except_types: args.except_type,
         message: args.message.options(fifo)?,
         max_line_bytes: args.max_line_bytes,
-        window: window_for(args.max_in_flight.max()),
+        window: window_for(args.max_in_flight),
         checkpoint: args.checkpoint,
         resume: args.resume,
     };

@@ -21,6 +21,7 @@ use tokio::sync::{Semaphore, mpsc, watch};
 
 use crate::checkpoint::{Checkpoint, Mark};
 use crate::collector::{Collector, Counts, Origin, Outcome};
+use crate::concurrency::Concurrency;
 use crate::dead_letter::DeadLetter;
 use crate::event::{Event, parse_event};
 use crate::glob::glob_match;
@@ -89,16 +90,22 @@ impl Default for SendOptions {
             except_types: Vec::new(),
             message: MessageOptions::default(),
             max_line_bytes: 2 * 1024 * 1024,
-            window: window_for(8),
+            window: window_for(Concurrency::AUTO),
             checkpoint: None,
             resume: false,
         }
     }
 }
 
-/// The window for `max_in_flight` requests: four full batches per request in flight.
-pub fn window_for(max_in_flight: usize) -> usize {
-    40 * max_in_flight.max(1)
+/// The window for a `--max-in-flight`: four full batches per request in flight when it is fixed;
+/// with `auto`, a full batch for each request its limit can reach plus the window of 8 fixed
+/// requests, so that the read-ahead (and what `kill -9` can make a resumed run resend) grows by
+/// one batch, not four, for each request the limit may add.
+pub fn window_for(concurrency: Concurrency) -> usize {
+    match concurrency {
+        Concurrency::Fixed(n) => 40 * n.get(),
+        Concurrency::Adaptive { max } => 10 * max.get() + 40 * 8,
+    }
 }
 
 /// What happened, for the summary line and `--summary-json`.

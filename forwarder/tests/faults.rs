@@ -228,6 +228,14 @@ async fn check_send(scenario: &Scenario) -> (Accounting, Value) {
             .args(queue.args(proxy.endpoint()))
             .args(["--summary-json", "--dead-letter"])
             .arg(&dead)
+            // The read-ahead grows with the most requests that may be in flight (`auto`: 64),
+            // and the stop must land mid-stream: with 8, the lines read before the signal
+            // stay under the input's 2,000.
+            .args(if scenario.sigterm_after_requests.is_some() {
+                &["--max-in-flight", "8"][..]
+            } else {
+                &[]
+            })
             .arg(&input)
             .stdin(std::process::Stdio::null()),
     );
