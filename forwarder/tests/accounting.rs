@@ -103,6 +103,10 @@ async fn sigterm_on_a_pipe_leaves_exactly_the_unread_lines() {
             .args(queue.args(proxy.endpoint()))
             .args(["--summary-json", "--dead-letter"])
             .arg(&dead)
+            // The read-ahead grows with the most requests that may be in flight (`auto`: 64),
+            // and the stop must land mid-stream: with 8, the lines read before the signal
+            // stay under the input's.
+            .args(["--max-in-flight", "8"])
             .stdin(Stdio::from(reader)),
     );
     let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
