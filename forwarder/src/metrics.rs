@@ -241,37 +241,20 @@ mod tests {
         metrics.record_concurrency(12, 20, 3, Some(Duration::from_millis(4)));
         metrics.record_concurrency(11, 11, 2, Some(Duration::from_millis(4)));
         let text = metrics.prometheus();
-        assert!(text.contains("forwarder_in_flight_limit 11\n"), "{text}");
-        assert!(
-            text.contains("forwarder_in_flight_limit_peak 20\n"),
-            "{text}"
-        );
-        assert!(
-            text.contains("forwarder_sqs_requests_in_flight 2\n"),
-            "{text}"
-        );
-        assert!(
-            text.contains("forwarder_sqs_rtt_baseline_seconds 0.004\n"),
-            "{text}"
-        );
-        assert!(text.contains("forwarder_events_sent_total 1\n"), "{text}");
-        assert!(text.contains("forwarder_sqs_requests_total 2\n"), "{text}");
-        assert!(
-            text.contains("forwarder_batch_size_bucket{le=\"3\"} 1\n"),
-            "{text}"
-        );
-        assert!(
-            text.contains("forwarder_batch_size_bucket{le=\"10\"} 2\n"),
-            "{text}"
-        );
-        assert!(text.contains("forwarder_batch_size_sum 13\n"), "{text}");
-        assert!(
-            text.contains("forwarder_sqs_request_seconds_bucket{le=\"0.005\"} 1\n"),
-            "{text}"
-        );
-        assert!(
-            text.contains("forwarder_sqs_request_seconds_bucket{le=\"0.025\"} 2\n"),
-            "{text}"
-        );
+        for line in [
+            "forwarder_in_flight_limit 11",
+            "forwarder_in_flight_limit_peak 20",
+            "forwarder_sqs_requests_in_flight 2",
+            "forwarder_sqs_rtt_baseline_seconds 0.004",
+            "forwarder_events_sent_total 1",
+            "forwarder_sqs_requests_total 2",
+            "forwarder_batch_size_bucket{le=\"3\"} 1",
+            "forwarder_batch_size_bucket{le=\"10\"} 2",
+            "forwarder_batch_size_sum 13",
+            "forwarder_sqs_request_seconds_bucket{le=\"0.005\"} 1",
+            "forwarder_sqs_request_seconds_bucket{le=\"0.025\"} 2",
+        ] {
+            assert!(text.contains(&format!("{line}\n")), "{line}: {text}");
+        }
     }
 }

@@ -8,7 +8,7 @@ use super::figures::{
     Figures, RSS_TARGET_MIB, Stat, cores, figures, in_flight_cell, limit, machine, ratio, row,
     send_limits, send_peaks, targets, workload_label,
 };
-use super::units::{cell, gib, mib, thousands};
+use super::units::{cell, gib, joined, mib, thousands};
 use crate::bench::memory::MEMORY_RUN_CAP;
 use crate::bench::results::{MemoryResult, Method, Row, WorkloadResult};
 use crate::bench::schedule::SEND_IN_FLIGHT;
@@ -27,15 +27,7 @@ pub(crate) fn markdown(results: &Results<'_>) -> String {
         if settings.rtts == [0] {
             String::new()
         } else {
-            format!(
-                " --rtt {}",
-                settings
-                    .rtts
-                    .iter()
-                    .map(u64::to_string)
-                    .collect::<Vec<_>>()
-                    .join(",")
-            )
+            format!(" --rtt {}", joined(&settings.rtts, ","))
         },
         machine(),
         settings.reps
@@ -196,12 +188,7 @@ pub(crate) fn markdown(results: &Results<'_>) -> String {
     let _ = writeln!(
         out,
         "| workload | method | {} |",
-        settings
-            .sweep
-            .iter()
-            .map(usize::to_string)
-            .collect::<Vec<_>>()
-            .join(" | ")
+        joined(&settings.sweep, " | ")
     );
     let _ = writeln!(out, "|---|---|{}", "---:|".repeat(settings.sweep.len()));
     for workload in &results.workloads {
@@ -321,12 +308,7 @@ pub(super) fn notes(results: &Results<'_>) -> Vec<String> {
              \"in flight\" column is the best by median); the forwarder runs with its defaults (`--max-in-flight {}`, \
              adaptive, and 5 ms linger; its column says where the limit ended and its peak) and its time is the whole \
              process, start-up and reading included.",
-            settings
-                .sweep
-                .iter()
-                .map(usize::to_string)
-                .collect::<Vec<_>>()
-                .join(", "),
+            joined(&settings.sweep, ", "),
             SEND_IN_FLIGHT
         ),
         format!(

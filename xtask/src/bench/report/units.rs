@@ -10,6 +10,15 @@ pub(super) fn gib(bytes: u64) -> String {
     format!("{:.2} GiB", bytes as f64 / (1u64 << 30) as f64)
 }
 
+/// Numbers joined by `separator`, as a sweep's concurrencies or `--rtt`'s list are written.
+pub(super) fn joined<T: ToString>(items: &[T], separator: &str) -> String {
+    items
+        .iter()
+        .map(T::to_string)
+        .collect::<Vec<_>>()
+        .join(separator)
+}
+
 pub(super) fn thousands(value: f64) -> String {
     if value == 0.0 {
         "0".to_owned()
