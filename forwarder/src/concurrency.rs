@@ -11,12 +11,16 @@
 //! wait in the server's queue. Observations are grouped into windows of about one round trip
 //! (as many observations as the limit, at least [`MIN_WINDOW`]):
 //!
-//! - throttling cuts the limit at once by [`Config::throttle_decrease`] (x0.5), another failure
-//!   (a 5xx, a timeout, a reset) by [`Config::failure_decrease`] (x0.9);
-//! - a window whose mean round trip is over [`Config::tolerance`] (1.5) times the baseline
-//!   cuts it by the gradient
-//!   `baseline / mean` times 0.9, clamped to x0.5..x0.9: on a server whose round trip grows with
+//! - throttling (or a 503) cuts the limit at once by [`Config::throttle_decrease`] (x0.5); a
+//!   window in which most attempts failed otherwise (a 500, a timeout, a reset) by
+//!   [`Config::failure_decrease`] (x0.9), and a window with any failure does not raise it;
+//! - two windows in a row whose median round trip is over [`Config::tolerance`] (1.5) times
+//!   the baseline cut it (one alone may be noise: a stalled answer, another process's burst) by the gradient
+//!   `baseline / rtt` times 0.9, clamped to x0.5..x0.9: on a server whose round trip grows with
 //!   its queue, that lands just under its capacity;
+//! - unless its throughput by Little's law (requests in flight over the round trip) beats the
+//!   history's best by 5%: then more requests still help (a server whose round trip grows
+//!   while its throughput does too, as LocalStack's does up to about 8), and the limit rises;
 //! - unless it had clearly fewer requests in flight (by the tolerance) than a window of the
 //!   history that was fast: a queue of ours cannot explain that, a slower path can, so it
 //!   becomes the baseline and the limit stays;
@@ -25,8 +29,8 @@
 //! - after a cut, as many observations as the old limit are ignored: they answer requests sent
 //!   under it.
 //!
-//! The baseline is the least mean round trip of the last [`Config::history`] windows, a moving
-//! minimum. The limit stays within `1..=max`.
+//! The baseline is the least median round trip of the last [`Config::history`] windows, a
+//! moving minimum. The limit stays within `1..=max`.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -39,7 +43,7 @@ pub const DEFAULT_MAX: usize = 64;
 
 /// The fewest observations a window holds, so that a small limit does not decide on one round
 /// trip.
-pub const MIN_WINDOW: usize = 4;
+pub const MIN_WINDOW: usize = 8;
 
 /// Requests in flight: `--max-in-flight auto` or a number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -135,17 +139,18 @@ pub struct Config {
     pub initial: usize,
     /// The greatest limit.
     pub max: usize,
-    /// A window whose mean round trip exceeds the baseline by this factor is congested.
+    /// A window whose median round trip exceeds the baseline by this factor is congested.
     pub tolerance: f64,
     /// The factor a window with throttling multiplies the limit by.
     pub throttle_decrease: f64,
-    /// The factor a window with another failure multiplies the limit by.
+    /// The factor a window in which most attempts failed (not throttled) multiplies the limit
+    /// by.
     pub failure_decrease: f64,
     /// The least and greatest factor a congested window multiplies the limit by: the gradient
-    /// `baseline / mean` times the greatest, so that the cut lands a little below the point
+    /// `baseline / rtt` times the greatest, so that the cut lands a little below the point
     /// where the queue began and the baseline is measured again there.
     pub congestion_decrease: (f64, f64),
-    /// Windows whose mean round trips the baseline is the least of: longer than one climb from
+    /// Windows whose median round trips the baseline is the least of: longer than one climb from
     /// the capacity to `tolerance` times it, so that the baseline is never a queueing window.
     pub history: usize,
 }
@@ -175,16 +180,20 @@ pub struct Controller {
     /// Observations still to ignore after a cut: the answers to requests sent under the old
     /// limit.
     cooldown: usize,
+    /// The last window was slow: one more like it, and the limit is cut.
+    congested: bool,
     window: Window,
     /// The last windows, newest last.
     history: VecDeque<Past>,
 }
 
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 struct Window {
     observations: usize,
-    ok: u32,
-    rtt_sum: Duration,
+    /// The round trips of its answered attempts.
+    rtts: Vec<Duration>,
+    /// Its attempts that failed (not throttled).
+    failed: usize,
     /// The most requests in flight any of its requests was sent with.
     peak_in_flight: usize,
     /// The sum of the requests in flight each of its requests was sent with.
@@ -194,10 +203,22 @@ struct Window {
 /// A window that ended with answers.
 #[derive(Debug, Clone, Copy)]
 struct Past {
-    mean: Duration,
+    /// Its median round trip.
+    rtt: Duration,
     /// The mean number of requests in flight its requests were sent with.
     in_flight: f64,
 }
+
+impl Past {
+    /// Requests answered per second, by Little's law: in flight over the round trip.
+    fn throughput(&self) -> f64 {
+        self.in_flight / self.rtt.as_secs_f64().max(1e-9)
+    }
+}
+
+/// A window whose throughput beats the history's best by this fraction is still gaining from
+/// more requests in flight, however its round trip grew.
+const GAINING: f64 = 0.05;
 
 impl Controller {
     /// A controller at `config.initial`, within `1..=config.max`.
@@ -210,6 +231,7 @@ impl Controller {
             peak: limit,
             slow_start: true,
             cooldown: 0,
+            congested: false,
             window: Window::default(),
             history: VecDeque::new(),
         }
@@ -242,16 +264,18 @@ impl Controller {
         window.in_flight_sum += observation.in_flight;
         let cut = match observation.outcome {
             Outcome::Ok => {
-                window.ok += 1;
-                window.rtt_sum += observation.rtt;
+                window.rtts.push(observation.rtt);
                 None
             }
             Outcome::Throttled => Some(self.config.throttle_decrease),
-            Outcome::Failed => Some(self.config.failure_decrease),
+            Outcome::Failed => {
+                window.failed += 1;
+                None
+            }
         };
         let full = window.observations >= self.limit.max(MIN_WINDOW);
         match cut {
-            // Throttling and failures cut at once; the window is forgotten.
+            // Throttling cuts at once; the window is forgotten.
             Some(factor) => {
                 self.window = Window::default();
                 self.cut(factor);
@@ -262,48 +286,67 @@ impl Controller {
         self.limit
     }
 
-    /// The least mean round trip of the history, and the most requests in flight of a window
+    /// The least median round trip of the history, and the most requests in flight of a window
     /// that was that fast (within the tolerance).
     fn best(&self) -> Option<(Duration, f64)> {
-        let least = self.history.iter().map(|past| past.mean).min()?;
+        let least = self.history.iter().map(|past| past.rtt).min()?;
         let fast = least.mul_f64(self.config.tolerance);
         let most = self
             .history
             .iter()
-            .filter(|past| past.mean <= fast)
+            .filter(|past| past.rtt <= fast)
             .map(|past| past.in_flight)
             .fold(0.0, f64::max);
         Some((least, most))
     }
 
     fn end_window(&mut self) {
-        let window = std::mem::take(&mut self.window);
+        let mut window = std::mem::take(&mut self.window);
         let best = self.best();
-        if window.ok == 0 {
+        if window.failed * 2 > window.observations {
+            self.cut(self.config.failure_decrease);
             return;
         }
-        let mean = window.rtt_sum / window.ok;
+        if window.rtts.is_empty() {
+            return;
+        }
+        // The median, not the mean: one stalled answer does not make a window slow.
+        let middle = window.rtts.len() / 2;
+        let rtt = *window.rtts.select_nth_unstable(middle).1;
         let in_flight = window.in_flight_sum as f64 / window.observations.max(1) as f64;
-        self.history.push_back(Past { mean, in_flight });
+        let past = Past { rtt, in_flight };
+        // The best throughput so far, and the requests in flight it took.
+        let fastest = self
+            .history
+            .iter()
+            .copied()
+            .max_by(|a, b| a.throughput().total_cmp(&b.throughput()));
+        let gaining = fastest.is_none_or(|f| past.throughput() > f.throughput() * (1.0 + GAINING));
+        self.history.push_back(past);
         while self.history.len() > self.config.history.max(1) {
             self.history.pop_front();
         }
+        let was_congested = std::mem::take(&mut self.congested);
         match best {
             Some((least, fast_at))
-                if mean.as_secs_f64() > least.as_secs_f64() * self.config.tolerance =>
+                if rtt.as_secs_f64() > least.as_secs_f64() * self.config.tolerance && !gaining =>
             {
                 if in_flight * self.config.tolerance <= fast_at {
                     // Slower with clearly fewer requests in flight than a window that was fast:
                     // not our queue but a slower path. It becomes the baseline.
                     self.history.clear();
-                    self.history.push_back(Past { mean, in_flight });
-                } else {
+                    self.history.push_back(Past { rtt, in_flight });
+                } else if was_congested {
                     let (lowest, highest) = self.config.congestion_decrease;
-                    let gradient = least.as_secs_f64() / mean.as_secs_f64();
+                    let gradient = least.as_secs_f64() / rtt.as_secs_f64();
                     self.cut((gradient * highest).clamp(lowest, highest));
+                } else {
+                    // A slow window alone may be noise; the next one decides.
+                    self.congested = true;
                 }
             }
-            _ if window.peak_in_flight >= self.limit => {
+            // A window with failures holds the limit.
+            _ if window.peak_in_flight >= self.limit && window.failed == 0 => {
                 let raised = if self.slow_start {
                     self.limit * 2
                 } else {

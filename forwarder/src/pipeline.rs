@@ -266,7 +266,17 @@ impl Slots {
         match event {
             Event::Attempt(observation) => {
                 if let Limit::Adaptive(controller) = &mut self.limit {
-                    controller.observe(observation);
+                    let before = controller.limit();
+                    let after = controller.observe(observation);
+                    if after != before {
+                        tracing::debug!(
+                            limit = after,
+                            baseline = ?controller.baseline(),
+                            rtt = ?observation.rtt,
+                            outcome = ?observation.outcome,
+                            "in-flight limit"
+                        );
+                    }
                 }
             }
             Event::Done => self.in_flight = self.in_flight.saturating_sub(1),
