@@ -46,7 +46,9 @@ pub(super) fn measure_workload(
             bench.load_run("per-event", &file, *concurrency, Some(plan.per_event_sweep))?;
         rates.push(rate(&sample));
     }
-    log_sweep(name, "1 request/event", &per_event_sweep);
+    if everything {
+        log_sweep(name, "1 request/event", &per_event_sweep);
+    }
     let per_event_best = best(&per_event_sweep);
 
     let mut ceiling_sweep = sweep_points();
