@@ -131,7 +131,10 @@ mod tests {
     use super::*;
     use crate::event::parse_event;
 
-    fn check(line: &str, expected: Result<(&str, &[(&str, &str)]), Fallback>) {
+    /// The body and the attributes binary mode gives, or why it cannot.
+    type Expected<'a> = Result<(&'a str, &'a [(&'a str, &'a str)]), Fallback>;
+
+    fn check(line: &str, expected: Expected<'_>) {
         let event = parse_event(line.as_bytes()).expect("the test event is valid");
         let expected = expected.map(|(body, attributes)| Binary {
             body: body.to_owned(),

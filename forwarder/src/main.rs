@@ -11,10 +11,10 @@ use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use tokio::sync::watch;
 
-use aws_access::connection::ForwarderConfig;
 use aws_access::retry::Backoff;
-use aws_access::sdk::{AssumeRole, AwsOptions, StaticKey, sdk_config};
+use aws_access::sdk::{AwsOptions, sdk_config};
 use forwarder::dead_letter::DeadLetter;
+use forwarder::destinations::{Destinations, Reload, Settings, assume_role, static_key};
 use forwarder::message::{AttributeMode, ContentMode, MessageOptions};
 use forwarder::metrics::Metrics;
 use forwarder::pipeline::{Forwarder, Options};
@@ -48,6 +48,13 @@ struct Connection {
     /// The file `provisioner apply --out` wrote (JSON or KEY=value lines).
     #[arg(long)]
     config: Option<PathBuf>,
+    /// A directory of connection files, one per destination, each named by its stem; read
+    /// again on SIGHUP.
+    #[arg(long, requires = "route_by", conflicts_with_all = ["config", "queue_url", "region", "endpoint_url"])]
+    destinations: Option<PathBuf>,
+    /// The attribute (context attribute or extension) whose value names the destination.
+    #[arg(long, requires = "destinations")]
+    route_by: Option<String>,
     /// The queue URL (overrides the file).
     #[arg(long)]
     queue_url: Option<String>,
@@ -270,23 +277,60 @@ async fn connect(connection: &Connection) -> Result<Sqs> {
             .or_else(|| env("AWS_ENDPOINT_URL"))
             .or_else(|| file.as_ref().and_then(|f| f.endpoint.clone())),
         credentials: file.as_ref().and_then(static_key),
-        assume_role: file.as_ref().and_then(|f| {
-            f.role_arn.as_ref().map(|arn| AssumeRole {
-                role_arn: arn.clone(),
-                external_id: f.external_id.clone(),
-            })
-        }),
+        assume_role: file.as_ref().and_then(assume_role),
         allow_insecure_endpoint: connection.allow_insecure_endpoint,
     };
     let sdk = sdk_config(&options).await?;
     Ok(Sqs::new(aws_sdk_sqs::Client::new(&sdk), queue_url))
 }
 
-fn static_key(file: &ForwarderConfig) -> Option<StaticKey> {
-    Some(StaticKey {
-        access_key_id: file.access_key.clone()?,
-        secret: file.access_secret.clone()?,
-    })
+/// The destinations of `--destinations DIR`, or the one queue of `--config`/`--queue-url`.
+async fn targets(
+    connection: &Connection,
+    message: MessageArgs,
+    pipeline: Options,
+    window: usize,
+) -> Result<Destinations> {
+    let (Some(dir), Some(route_by)) = (&connection.destinations, &connection.route_by) else {
+        let sqs = connect(connection).await?;
+        let message = message.options(sqs.queue_url().is_fifo())?;
+        let forwarder = Forwarder::start(sqs, pipeline, Arc::new(Metrics::default()));
+        return Ok(Destinations::single(forwarder, message, window));
+    };
+    let settings = Settings {
+        route_by: route_by.clone(),
+        message: message.options(false)?,
+        pipeline,
+        window,
+        allow_insecure_endpoint: connection.allow_insecure_endpoint,
+    };
+    let (destinations, reload) = Destinations::open(dir, settings).await?;
+    report_reload(&reload);
+    Ok(destinations)
+}
+
+/// Says on stderr what a (re)load of the destinations did.
+fn report_reload(reload: &Reload) {
+    for line in &reload.warnings {
+        say(&format!("forwarder: warning: {line}"));
+    }
+    for line in &reload.errors {
+        say(&format!("forwarder: {line}"));
+    }
+    let changes = &reload.changes;
+    for (what, names) in [
+        ("added", &changes.added),
+        ("changed", &changes.changed),
+        ("removed", &changes.removed),
+    ] {
+        if !names.is_empty() {
+            let names: Vec<&str> = names.iter().map(|n| n.as_str()).collect();
+            say(&format!(
+                "forwarder: destinations {what}: {}",
+                names.join(", ")
+            ));
+        }
+    }
 }
 
 /// The next SIGINT or SIGTERM, as the exit status it calls for (130 or 143).
@@ -315,21 +359,43 @@ fn stop_on_signal() -> watch::Receiver<bool> {
     rx
 }
 
-/// Reads the token file again on each SIGHUP; a file that cannot be read keeps the old token.
-fn reload_on_hangup(token: Arc<TokenFile>) {
+/// On each SIGHUP, reads the token file again (a file that cannot be read keeps the old token)
+/// and the destinations directory (a file that cannot be used keeps what was in force for it).
+fn reload_on_hangup(
+    token: Option<Arc<TokenFile>>,
+    targets: Arc<Destinations>,
+) -> Option<tokio::task::JoinHandle<()>> {
     // The handler is installed before the address is printed, so no SIGHUP after it kills us.
-    let Ok(mut hangup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
-    else {
-        return;
-    };
-    tokio::spawn(async move {
+    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok()?;
+    Some(tokio::spawn(async move {
         while hangup.recv().await.is_some() {
-            match token.reload() {
-                Ok(()) => eprintln!("forwarder: the token file was read again"),
-                Err(error) => eprintln!("forwarder: {error}; the previous token stays in force"),
+            if let Some(token) = &token {
+                match token.reload() {
+                    Ok(()) => say("forwarder: the token file was read again"),
+                    Err(error) => say(&format!(
+                        "forwarder: {error}; the previous token stays in force"
+                    )),
+                }
+            }
+            match targets.reload().await {
+                Ok(reload) => report_reload(&reload),
+                Err(error) => say(&format!(
+                    "forwarder: {error}; the destinations in force stay"
+                )),
             }
         }
-    });
+    }))
+}
+
+/// Stops the SIGHUP handler, then delivers what every destination holds and stops them.
+async fn shut_down(targets: Arc<Destinations>, hangup: Option<tokio::task::JoinHandle<()>>) {
+    if let Some(hangup) = hangup {
+        hangup.abort();
+        let _ = hangup.await;
+    }
+    if let Ok(targets) = Arc::try_unwrap(targets) {
+        targets.shutdown().await;
+    }
 }
 
 /// Counts SIGINT and SIGTERM; the first one's exit status is kept in `status`.
@@ -348,8 +414,14 @@ fn count_signals(status: Arc<std::sync::OnceLock<u8>>) -> watch::Receiver<u32> {
 
 async fn run_send(args: SendArgs) -> Result<ExitCode> {
     init_logging(&args.connection.log_level);
-    let sqs = connect(&args.connection).await?;
-    let fifo = sqs.queue_url().is_fifo();
+    let window = window_for(args.max_in_flight);
+    let pipeline = Options {
+        max_in_flight: args.max_in_flight.max(1),
+        linger: Duration::from_millis(args.linger_ms),
+        ..Options::default()
+    };
+    let targets = Arc::new(targets(&args.connection, args.message, pipeline, window).await?);
+    let hangup = reload_on_hangup(None, Arc::clone(&targets));
     let options = SendOptions {
         wrap: args.source.map(|source| Wrap {
             source,
@@ -358,9 +430,9 @@ async fn run_send(args: SendArgs) -> Result<ExitCode> {
         }),
         only_types: args.only_type,
         except_types: args.except_type,
-        message: args.message.options(fifo)?,
+        message: MessageOptions::default(),
         max_line_bytes: args.max_line_bytes,
-        window: window_for(args.max_in_flight),
+        window,
         checkpoint: args.checkpoint,
         resume: args.resume,
     };
@@ -369,13 +441,7 @@ async fn run_send(args: SendArgs) -> Result<ExitCode> {
         .as_deref()
         .map(DeadLetter::open)
         .transpose()?;
-    let pipeline = Options {
-        max_in_flight: args.max_in_flight.max(1),
-        linger: Duration::from_millis(args.linger_ms),
-        ..Options::default()
-    };
-    let metrics = Arc::new(Metrics::default());
-    let forwarder = Forwarder::start(sqs, pipeline, Arc::clone(&metrics));
+    let metrics = Arc::clone(targets.metrics());
     let inputs = args.files.into_iter().map(Input::File).collect();
     let started = Instant::now();
     let progress = std::io::stderr().is_terminal().then(progress_counter);
@@ -398,7 +464,7 @@ async fn run_send(args: SendArgs) -> Result<ExitCode> {
     let summary = send(
         inputs,
         &options,
-        &forwarder,
+        &targets,
         dead_letter,
         say,
         signals.clone(),
@@ -406,7 +472,7 @@ async fn run_send(args: SendArgs) -> Result<ExitCode> {
     )
     .await;
     if *signals.borrow() < 2 {
-        forwarder.shutdown().await;
+        shut_down(targets, hangup).await;
     }
     if let Some(ticker) = ticker {
         ticker.abort();
@@ -420,18 +486,23 @@ async fn run_send(args: SendArgs) -> Result<ExitCode> {
 async fn run_serve(args: ServeArgs) -> Result<ExitCode> {
     init_logging(&args.connection.log_level);
     let mut stop = stop_on_signal();
-    let sqs = connect(&args.connection).await?;
+    let pipeline = Options {
+        backoff: Backoff {
+            max_elapsed: Duration::from_secs(args.retry_max_seconds),
+            ..Backoff::default()
+        },
+        ..Options::default()
+    };
+    let window = window_for(pipeline.max_in_flight);
+    let targets = Arc::new(targets(&args.connection, args.message, pipeline, window).await?);
     let token = args
         .token_file
         .as_deref()
         .map(TokenFile::open)
         .transpose()?
         .map(Arc::new);
-    if let Some(token) = &token {
-        reload_on_hangup(Arc::clone(token));
-    }
+    let hangup = reload_on_hangup(token.clone(), Arc::clone(&targets));
     let options = ServeOptions {
-        message: args.message.options(sqs.queue_url().is_fifo())?,
         token,
         max_in_flight_requests: args.max_in_flight_requests.max(1),
         max_body_bytes: args.max_body_bytes,
@@ -445,18 +516,6 @@ async fn run_serve(args: ServeArgs) -> Result<ExitCode> {
         shutdown_timeout: Duration::from_secs(args.shutdown_timeout_seconds),
         ..ServeOptions::default()
     };
-    let pipeline = Options {
-        backoff: Backoff {
-            max_elapsed: Duration::from_secs(args.retry_max_seconds),
-            ..Backoff::default()
-        },
-        ..Options::default()
-    };
-    let forwarder = Arc::new(Forwarder::start(
-        sqs,
-        pipeline,
-        Arc::new(Metrics::default()),
-    ));
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
@@ -474,7 +533,8 @@ async fn run_serve(args: ServeArgs) -> Result<ExitCode> {
     let stopped = async move {
         let _ = stop.wait_for(|stopped| *stopped).await;
     };
-    serve(listener, operations, forwarder, options, stopped).await?;
+    serve(listener, operations, Arc::clone(&targets), options, stopped).await?;
+    shut_down(targets, hangup).await;
     Ok(ExitCode::SUCCESS)
 }
 
