@@ -10,6 +10,7 @@ pub mod batch;
 pub mod binary;
 pub mod checkpoint;
 mod collector;
+pub mod consume;
 pub mod dead_letter;
 pub mod destinations;
 pub mod encode;

@@ -1,4 +1,5 @@
-//! The `forwarder` command: `send` NDJSON events, or `serve` CloudEvents over HTTP, into SQS.
+//! The `forwarder` command: `send` NDJSON events, `serve` CloudEvents over HTTP, or `consume`
+//! them from NATS JetStream, into SQS.
 
 use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
@@ -13,6 +14,7 @@ use tokio::sync::watch;
 
 use aws_access::retry::Backoff;
 use aws_access::sdk::{AwsOptions, sdk_config};
+use forwarder::consume::{self, ConsumeOptions, JetStreamOptions};
 use forwarder::dead_letter::DeadLetter;
 use forwarder::destinations::{Destinations, Reload, Settings, assume_role, static_key};
 use forwarder::message::{AttributeMode, ContentMode, MessageOptions};
@@ -41,6 +43,68 @@ enum Command {
     Send(SendArgs),
     /// Receive CloudEvents over HTTP (binary, structured, batched) and answer once SQS has them.
     Serve(ServeArgs),
+    /// Consume CloudEvents from a NATS JetStream durable consumer (shared by any number of
+    /// instances) into each event's destination.
+    Consume(ConsumeArgs),
+}
+
+#[derive(Debug, Args)]
+struct ConsumeArgs {
+    /// The NATS server.
+    #[arg(long)]
+    nats_url: String,
+    /// The JetStream stream.
+    #[arg(long)]
+    stream: String,
+    /// The durable consumer's name; instances with the same name share the work.
+    #[arg(long)]
+    durable: String,
+    /// Subject filters of the consumer (repeatable; all of the stream when none).
+    #[arg(long)]
+    subjects: Vec<String>,
+    /// A directory of connection files, one per destination, each named by its stem; read
+    /// again on SIGHUP.
+    #[arg(long)]
+    destinations: PathBuf,
+    /// The attribute (context attribute or extension) whose value names the destination.
+    #[arg(long)]
+    route_by: String,
+    /// Write what is terminated here (NDJSON: stream, sequence, reason, the message; 0600,
+    /// fsynced before the termination).
+    #[arg(long)]
+    dead_letter: Option<PathBuf>,
+    #[command(flatten)]
+    message: MessageArgs,
+    /// Messages the server hands out unacknowledged to all instances together.
+    #[arg(long, default_value_t = 4096)]
+    max_ack_pending: i64,
+    /// Seconds a message may stay unacknowledged before the server hands it out again.
+    #[arg(long, default_value_t = 30)]
+    ack_wait_seconds: u64,
+    /// Messages this instance holds at once.
+    #[arg(long, default_value_t = 1000)]
+    max_in_flight_messages: usize,
+    /// Payload bytes this instance holds at once.
+    #[arg(long, default_value_t = 64 * 1024 * 1024)]
+    max_in_flight_bytes: usize,
+    /// Requests in flight at once, per destination.
+    #[arg(long, default_value_t = 8)]
+    max_in_flight: usize,
+    /// Seconds SQS failures are retried before a message is handed back.
+    #[arg(long, default_value_t = 20)]
+    retry_max_seconds: u64,
+    /// Seconds a message handed back waits before it is handed out again.
+    #[arg(long, default_value_t = 5)]
+    nak_delay_seconds: u64,
+    /// Allow plain http to a non-loopback endpoint.
+    #[arg(long)]
+    allow_insecure_endpoint: bool,
+    /// Print the summary as one JSON object on stdout.
+    #[arg(long)]
+    summary_json: bool,
+    /// Log level: error, warn, info, debug, trace (or RUST_LOG).
+    #[arg(long, default_value = "warn")]
+    log_level: String,
 }
 
 #[derive(Debug, Args)]
@@ -233,6 +297,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Send(args) => run_send(args).await,
         Command::Serve(args) => run_serve(args).await,
+        Command::Consume(args) => run_consume(args).await,
     }
 }
 
@@ -536,6 +601,84 @@ async fn run_serve(args: ServeArgs) -> Result<ExitCode> {
     serve(listener, operations, Arc::clone(&targets), options, stopped).await?;
     shut_down(targets, hangup).await;
     Ok(ExitCode::SUCCESS)
+}
+
+async fn run_consume(args: ConsumeArgs) -> Result<ExitCode> {
+    init_logging(&args.log_level);
+    let mut stop = stop_on_signal();
+    let window = window_for(args.max_in_flight);
+    let settings = Settings {
+        route_by: args.route_by,
+        message: args.message.options(false)?,
+        pipeline: Options {
+            max_in_flight: args.max_in_flight.max(1),
+            backoff: Backoff {
+                max_elapsed: Duration::from_secs(args.retry_max_seconds),
+                ..Backoff::default()
+            },
+            ..Options::default()
+        },
+        window,
+        allow_insecure_endpoint: args.allow_insecure_endpoint,
+    };
+    let (targets, reload) = Destinations::open(&args.destinations, settings).await?;
+    report_reload(&reload);
+    let targets = Arc::new(targets);
+    let hangup = reload_on_hangup(None, Arc::clone(&targets));
+    let dead_letter = args
+        .dead_letter
+        .as_deref()
+        .map(DeadLetter::open)
+        .transpose()?;
+    let source = consume::connect(&JetStreamOptions {
+        url: args.nats_url,
+        stream: args.stream,
+        durable: args.durable,
+        subjects: args.subjects,
+        max_ack_pending: args.max_ack_pending.max(1),
+        ack_wait: Duration::from_secs(args.ack_wait_seconds.max(1)),
+        batch: args.max_in_flight_messages.clamp(1, 500),
+        batch_bytes: (args.max_in_flight_bytes / 4).max(1024 * 1024),
+    })
+    .await?;
+    say("forwarder: consuming");
+    let options = ConsumeOptions {
+        max_in_flight: args.max_in_flight_messages.max(1),
+        max_in_flight_bytes: args.max_in_flight_bytes.max(1024),
+        max_per_destination: window,
+        nak_delay: Duration::from_secs(args.nak_delay_seconds),
+    };
+    let stopped = async move {
+        let _ = stop.wait_for(|stopped| *stopped).await;
+    };
+    let summary = consume::consume(
+        source,
+        Arc::clone(&targets),
+        dead_letter,
+        options,
+        say,
+        stopped,
+    )
+    .await;
+    shut_down(targets, hangup).await;
+    if args.summary_json {
+        let _ = writeln!(
+            std::io::stdout(),
+            "{}",
+            serde_json::to_string(&summary).unwrap_or_default()
+        );
+    }
+    say(&format!(
+        "forwarder: {} received, {} acked, {} terminated ({} dead-lettered), {} handed back",
+        summary.received, summary.acked, summary.terminated, summary.dead_lettered, summary.naked
+    ));
+    Ok(match summary.error {
+        Some(error) => {
+            say(&format!("forwarder: {error}"));
+            ExitCode::from(2)
+        }
+        None => ExitCode::SUCCESS,
+    })
 }
 
 fn print_summary(summary: &Summary, json: bool, elapsed: Duration) {

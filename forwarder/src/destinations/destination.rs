@@ -10,6 +10,7 @@
 //! shuts the forwarder down: a removed destination finishes its in-flight work.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -26,16 +27,31 @@ pub struct Destination {
     message: MessageOptions,
     metrics: Arc<Metrics>,
     feeder: mpsc::UnboundedSender<Command>,
+    /// Messages submitted whose answer has not been taken.
+    waiting: Arc<AtomicUsize>,
 }
 
 /// A submitted message's answer, to be awaited later.
 #[derive(Debug)]
-pub struct Queued(oneshot::Receiver<Result<(Pending, OwnedSemaphorePermit), SendError>>);
+pub struct Queued {
+    answer: oneshot::Receiver<Result<(Pending, OwnedSemaphorePermit), SendError>>,
+    _waiting: Waiting,
+}
+
+/// Counts a message as waiting until its answer is taken (or abandoned).
+#[derive(Debug)]
+struct Waiting(Arc<AtomicUsize>);
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
 
 impl Queued {
     /// Waits for SQS's answer; the destination's window has room again once it is known.
     pub async fn wait(self) -> Delivery {
-        match self.0.await {
+        match self.answer.await {
             Ok(Ok((pending, _window))) => pending.wait().await,
             Ok(Err(error)) => Err(error),
             Err(_) => Err(SendError::Closed),
@@ -78,6 +94,7 @@ impl Destination {
             message,
             metrics,
             feeder,
+            waiting: Arc::default(),
         };
         (destination, task)
     }
@@ -100,9 +117,19 @@ impl Destination {
     /// Queues `message` for this destination without waiting; see the module documentation.
     pub fn submit(&self, message: Outgoing) -> Queued {
         let (reply, answer) = oneshot::channel();
+        self.waiting.fetch_add(1, Ordering::Relaxed);
+        let waiting = Waiting(Arc::clone(&self.waiting));
         // A closed feeder drops the reply, which answers `Closed`.
         let _ = self.feeder.send(Command::Submit(message, reply));
-        Queued(answer)
+        Queued {
+            answer,
+            _waiting: waiting,
+        }
+    }
+
+    /// Messages submitted whose answer has not been taken yet.
+    pub fn waiting(&self) -> usize {
+        self.waiting.load(Ordering::Relaxed)
     }
 
     /// Returns once every message submitted before has its answer.
