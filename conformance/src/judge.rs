@@ -166,6 +166,17 @@ mod tests {
     const IOT: &str = r#"{"specversion":"1.0","id":"aa12dc4c-c5ed-4b46-92e5-5a726f4daa81","source":"golioth/app/gateway/coap","type":"DEVICE_STREAM_TYPE","subject":"stream","datacontenttype":"application/json","time":"2022-01-27T16:17:06.458868Z","data":{"data":{"temp":32},"device_id":"612d3cecf3ee17d321adbec6","project_id":"my-first-project","timestamp":{"nanos":174295000,"seconds":1643300226}}}"#;
 
     /// Builds an event from the minimal one by appending members.
+    /// The (rule, path) pairs of a verdict's problems, sorted.
+    fn rule_paths(verdict: &crate::Verdict) -> Vec<(&str, &str)> {
+        let mut pairs: Vec<(&str, &str)> = verdict
+            .problems
+            .iter()
+            .map(|p| (p.rule.as_str(), p.path.as_str()))
+            .collect();
+        pairs.sort_unstable();
+        pairs
+    }
+
     fn event(extra: &str) -> String {
         let minimal = r#"{"specversion":"1.0","id":"1","source":"/s","type":"t""#;
         if extra.is_empty() {
@@ -188,12 +199,7 @@ mod tests {
         /// without repeats; an empty list means conformant.
         fn check(input: &str, expected: &[(&str, &str)]) {
             let verdict = judge_event_json(input);
-            let mut actual: Vec<(&str, &str)> = verdict
-                .problems
-                .iter()
-                .map(|p| (p.rule.as_str(), p.path.as_str()))
-                .collect();
-            actual.sort_unstable();
+            let mut actual = super::rule_paths(&verdict);
             actual.dedup();
             assert_eq!(actual, expected, "{input}\n{:#?}", verdict.problems);
             assert_eq!(verdict.conformant, expected.is_empty());
@@ -444,12 +450,7 @@ mod tests {
                 group_id: None,
             };
             let verdict = judge(&message);
-            let mut actual: Vec<(&str, &str)> = verdict
-                .problems
-                .iter()
-                .map(|p| (p.rule.as_str(), p.path.as_str()))
-                .collect();
-            actual.sort_unstable();
+            let actual = super::rule_paths(&verdict);
             assert_eq!(actual, expected, "{body}\n{:#?}", verdict.problems);
             assert_eq!(verdict.conformant, expected.is_empty());
         }

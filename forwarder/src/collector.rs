@@ -1,20 +1,26 @@
-//! The collector of `send`: takes each line's outcome in input order, reports the bad ones as
-//! `FILE:LINE: reason`, writes them to the dead-letter file, and advances the watermark of the
-//! checkpoint, which it writes (after an fsync of the dead-letter file) at least once a second
-//! while outcomes come, every [`Collector::every`] outcomes, and at the end.
+//! The collector of `send`: takes each line's outcome as it becomes known (a slow destination's
+//! lines do not hold up the others'), reports the bad ones as `FILE:LINE: reason`, writes them
+//! to the dead-letter file, and advances the watermark of the checkpoint ([`Watermarks`]: only
+//! over lines whose outcome and every earlier line's are recorded), which it writes (after an
+//! fsync of the dead-letter file) at least once a second while outcomes come, every
+//! [`Collector::every`] outcomes, and at the end.
 //!
-//! A dead-letter or checkpoint write error freezes the watermark at the first line whose
+//! A dead-letter or checkpoint write error freezes the watermark before the first line whose
 //! outcome is not recorded, and tells the main loop to stop reading.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
 use tokio::sync::{OwnedSemaphorePermit, mpsc, watch};
 
 use crate::checkpoint::{Checkpoint, Mark};
 use crate::dead_letter::{DeadLetter, Record};
-use crate::pipeline::Pending;
+use crate::destinations::Queued;
+use crate::pipeline::Delivery;
+use crate::watermark::Watermarks;
 
 /// Where a line came from, the line itself for the dead-letter file, and its share of the
 /// byte budget, given back when the outcome has been handled.
@@ -26,6 +32,8 @@ pub(crate) struct Origin {
     pub(crate) end: u64,
     pub(crate) line: Option<Vec<u8>>,
     pub(crate) budget: OwnedSemaphorePermit,
+    /// Its place in the window of lines taken in (a single queue only).
+    pub(crate) window: Option<OwnedSemaphorePermit>,
 }
 
 /// What became of a line.
@@ -36,7 +44,7 @@ pub(crate) enum Outcome {
     /// Refused before sending, and why.
     Refused(String),
     /// Queued; SQS's answer is to come.
-    Pending(Pending),
+    Pending(Queued),
     /// Abandoned on a second signal before it was queued.
     Aborted,
 }
@@ -49,8 +57,10 @@ pub(crate) struct Counts {
     pub(crate) dead_lettered: u64,
     /// The first error that stopped the recording of outcomes.
     pub(crate) error: Option<String>,
-    /// The first line whose outcome could not be recorded.
+    /// The first line (in input order) whose outcome could not be recorded.
     pub(crate) unrecorded: Option<(Arc<str>, u64)>,
+    /// Its sequence number.
+    pub(crate) unrecorded_seq: Option<u64>,
 }
 
 /// The collector's state.
@@ -70,6 +80,25 @@ pub(crate) struct Collector<R> {
     pub(crate) broken: bool,
 }
 
+impl Counts {
+    /// Notes a line whose outcome could not be recorded, keeping the first in input order.
+    fn unrecorded(&mut self, seq: u64, origin: &Origin) {
+        if self.unrecorded_seq.is_none_or(|first| seq < first) {
+            self.unrecorded_seq = Some(seq);
+            self.unrecorded = Some((Arc::clone(&origin.file), origin.number));
+        }
+    }
+}
+
+/// SQS's answer, or none once a second signal has come.
+async fn wait(queued: Queued, mut signals: watch::Receiver<u32>) -> Option<Delivery> {
+    tokio::select! {
+        biased;
+        delivery = queued.wait() => Some(delivery),
+        _ = signals.wait_for(|count| *count >= 2) => None,
+    }
+}
+
 /// The reason given to lines abandoned on a second signal.
 pub(crate) const ABORTED: &str = "aborted";
 
@@ -77,44 +106,68 @@ pub(crate) const ABORTED: &str = "aborted";
 const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
 
 impl<R: FnMut(&str)> Collector<R> {
-    /// Handles every outcome until the channel closes, then makes everything durable.
+    /// Handles every outcome until the channel closes and every answer has come, then makes
+    /// everything durable.
     pub(crate) async fn run(mut self, mut outcomes: mpsc::Receiver<(Origin, Outcome)>) -> Counts {
         let mut counts = Counts::default();
         let mut since = 0usize;
         let mut saved = Instant::now();
-        while let Some((origin, outcome)) = outcomes.recv().await {
-            let reason = match outcome {
-                Outcome::Skipped => None,
-                Outcome::Refused(reason) => Some(reason),
-                Outcome::Aborted => {
-                    counts.failed += 1;
-                    Some(ABORTED.to_owned())
+        let mut order = Watermarks::default();
+        let mut waiting = FuturesUnordered::new();
+        let mut open = true;
+        loop {
+            let (seq, origin, reason) = tokio::select! {
+                received = outcomes.recv(), if open => {
+                    let Some((origin, outcome)) = received else {
+                        open = false;
+                        continue;
+                    };
+                    let mark = Mark { line: origin.number, offset: origin.end };
+                    let seq = order.push(origin.input, mark);
+                    let reason = match outcome {
+                        Outcome::Skipped => None,
+                        Outcome::Refused(reason) => Some(reason),
+                        Outcome::Aborted => {
+                            counts.failed += 1;
+                            Some(ABORTED.to_owned())
+                        }
+                        Outcome::Pending(queued) => {
+                            let signals = self.signals.clone();
+                            waiting.push(async move { (seq, origin, wait(queued, signals).await) });
+                            continue;
+                        }
+                    };
+                    (seq, origin, reason)
                 }
-                Outcome::Pending(pending) => match self.wait(pending).await {
-                    Some(Ok(_)) => {
-                        counts.sent += 1;
-                        None
-                    }
-                    Some(Err(error)) => {
-                        counts.failed += 1;
-                        Some(error.to_string())
-                    }
-                    None => {
-                        counts.failed += 1;
-                        Some(ABORTED.to_owned())
-                    }
-                },
+                Some((seq, origin, delivery)) = waiting.next(), if !waiting.is_empty() => {
+                    let reason = match delivery {
+                        Some(Ok(_)) => {
+                            counts.sent += 1;
+                            None
+                        }
+                        Some(Err(error)) => {
+                            counts.failed += 1;
+                            Some(error.to_string())
+                        }
+                        None => {
+                            counts.failed += 1;
+                            Some(ABORTED.to_owned())
+                        }
+                    };
+                    (seq, origin, reason)
+                }
+                else => break,
             };
-            if let Some(reason) = reason {
-                self.record(&origin, &reason, &mut counts);
+            let recorded = match reason {
+                Some(reason) => self.record(seq, &origin, &reason, &mut counts),
+                None => true,
+            };
+            if recorded {
+                let marks = &mut self.marks;
+                order.done(seq, |input, mark| marks[input].1 = mark);
             }
-            if counts.unrecorded.is_none() {
-                self.marks[origin.input].1 = Mark {
-                    line: origin.number,
-                    offset: origin.end,
-                };
-            }
-            drop(origin.budget);
+            // The line's share of the byte budget and its place in the window are free again.
+            drop((origin.budget, origin.window));
             since += 1;
             if since >= self.every || saved.elapsed() >= CHECKPOINT_INTERVAL {
                 self.save(&mut counts);
@@ -125,26 +178,16 @@ impl<R: FnMut(&str)> Collector<R> {
         counts
     }
 
-    /// SQS's answer, or none once a second signal has come.
-    async fn wait(&mut self, pending: Pending) -> Option<crate::pipeline::Delivery> {
-        tokio::select! {
-            biased;
-            delivery = pending.wait() => Some(delivery),
-            _ = self.signals.wait_for(|count| *count >= 2) => None,
-        }
-    }
-
-    /// Reports a line that was not delivered and dead-letters it.
-    fn record(&mut self, origin: &Origin, reason: &str, counts: &mut Counts) {
+    /// Reports a line that was not delivered and dead-letters it; false when its outcome could
+    /// not be recorded.
+    fn record(&mut self, seq: u64, origin: &Origin, reason: &str, counts: &mut Counts) -> bool {
         (self.report)(&format!("{}:{}: {reason}", origin.file, origin.number));
         let Some(dead_letter) = self.dead_letter.as_mut() else {
-            return;
+            return true;
         };
         if counts.error.is_some() {
-            counts
-                .unrecorded
-                .get_or_insert((Arc::clone(&origin.file), origin.number));
-            return;
+            counts.unrecorded(seq, origin);
+            return false;
         }
         let record = Record {
             file: &origin.file,
@@ -153,10 +196,14 @@ impl<R: FnMut(&str)> Collector<R> {
             original: origin.line.as_deref(),
         };
         match dead_letter.write(&record) {
-            Ok(()) => counts.dead_lettered += 1,
+            Ok(()) => {
+                counts.dead_lettered += 1;
+                true
+            }
             Err(error) => {
-                counts.unrecorded = Some((Arc::clone(&origin.file), origin.number));
+                counts.unrecorded(seq, origin);
                 self.fail(error.to_string(), counts);
+                false
             }
         }
     }

@@ -1,4 +1,5 @@
-//! The `forwarder` command: `send` NDJSON events, or `serve` CloudEvents over HTTP, into SQS.
+//! The `forwarder` command: `send` NDJSON events, `serve` CloudEvents over HTTP, or `consume`
+//! them from NATS JetStream, into SQS.
 
 use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
@@ -11,11 +12,12 @@ use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use tokio::sync::watch;
 
-use aws_access::connection::ForwarderConfig;
 use aws_access::retry::Backoff;
-use aws_access::sdk::{AssumeRole, AwsOptions, StaticKey, sdk_config};
+use aws_access::sdk::{AwsOptions, sdk_config};
 use forwarder::concurrency::Concurrency;
+use forwarder::consume::{self, ConsumeOptions, JetStreamOptions};
 use forwarder::dead_letter::DeadLetter;
+use forwarder::destinations::{Destinations, Reload, Settings, assume_role, static_key};
 use forwarder::message::{AttributeMode, ContentMode, MessageOptions};
 use forwarder::metrics::Metrics;
 use forwarder::pipeline::{Forwarder, Options};
@@ -42,6 +44,69 @@ enum Command {
     Send(SendArgs),
     /// Receive CloudEvents over HTTP (binary, structured, batched) and answer once SQS has them.
     Serve(ServeArgs),
+    /// Consume CloudEvents from a NATS JetStream durable consumer (shared by any number of
+    /// instances) into each event's destination.
+    Consume(ConsumeArgs),
+}
+
+#[derive(Debug, Args)]
+struct ConsumeArgs {
+    /// The NATS server.
+    #[arg(long)]
+    nats_url: String,
+    /// The JetStream stream.
+    #[arg(long)]
+    stream: String,
+    /// The durable consumer's name; instances with the same name share the work.
+    #[arg(long)]
+    durable: String,
+    /// Subject filters of the consumer (repeatable; all of the stream when none).
+    #[arg(long)]
+    subjects: Vec<String>,
+    /// A directory of connection files, one per destination, each named by its stem; read
+    /// again on SIGHUP.
+    #[arg(long)]
+    destinations: PathBuf,
+    /// The attribute (context attribute or extension) whose value names the destination.
+    #[arg(long)]
+    route_by: String,
+    /// Write what is terminated here (NDJSON: stream, sequence, reason, the message; 0600,
+    /// fsynced before the termination).
+    #[arg(long)]
+    dead_letter: Option<PathBuf>,
+    #[command(flatten)]
+    message: MessageArgs,
+    /// Messages the server hands out unacknowledged to all instances together.
+    #[arg(long, default_value_t = 4096)]
+    max_ack_pending: i64,
+    /// Seconds a message may stay unacknowledged before the server hands it out again.
+    #[arg(long, default_value_t = 30)]
+    ack_wait_seconds: u64,
+    /// Messages this instance holds at once.
+    #[arg(long, default_value_t = 1000)]
+    max_in_flight_messages: usize,
+    /// Payload bytes this instance holds at once.
+    #[arg(long, default_value_t = 64 * 1024 * 1024)]
+    max_in_flight_bytes: usize,
+    /// `SendMessageBatch` requests in flight at once, per destination: `auto` (adaptive, from
+    /// the round trip and throttling, at most 64) or a fixed number.
+    #[arg(long, default_value = "auto")]
+    max_in_flight: Concurrency,
+    /// Seconds SQS failures are retried before a message is handed back.
+    #[arg(long, default_value_t = 20)]
+    retry_max_seconds: u64,
+    /// Seconds a message handed back waits before it is handed out again.
+    #[arg(long, default_value_t = 5)]
+    nak_delay_seconds: u64,
+    /// Allow plain http to a non-loopback endpoint.
+    #[arg(long)]
+    allow_insecure_endpoint: bool,
+    /// Print the summary as one JSON object on stdout.
+    #[arg(long)]
+    summary_json: bool,
+    /// Log level: error, warn, info, debug, trace (or RUST_LOG).
+    #[arg(long, default_value = "warn")]
+    log_level: String,
 }
 
 #[derive(Debug, Args)]
@@ -49,6 +114,13 @@ struct Connection {
     /// The file `provisioner apply --out` wrote (JSON or KEY=value lines).
     #[arg(long)]
     config: Option<PathBuf>,
+    /// A directory of connection files, one per destination, each named by its stem; read
+    /// again on SIGHUP.
+    #[arg(long, requires = "route_by", conflicts_with_all = ["config", "queue_url", "region", "endpoint_url"])]
+    destinations: Option<PathBuf>,
+    /// The attribute (context attribute or extension) whose value names the destination.
+    #[arg(long, requires = "destinations")]
+    route_by: Option<String>,
     /// The queue URL (overrides the file).
     #[arg(long)]
     queue_url: Option<String>,
@@ -101,8 +173,8 @@ struct SendArgs {
     /// Print the summary as one JSON object on stdout.
     #[arg(long)]
     summary_json: bool,
-    /// `SendMessageBatch` requests in flight at once: `auto` (adaptive, from the round trip and
-    /// throttling, at most 64) or a fixed number.
+    /// `SendMessageBatch` requests in flight at once, per destination: `auto` (adaptive, from
+    /// the round trip and throttling, at most 64) or a fixed number.
     #[arg(long, default_value = "auto")]
     max_in_flight: Concurrency,
     /// Milliseconds a partly filled batch waits for more events.
@@ -228,6 +300,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Send(args) => run_send(args).await,
         Command::Serve(args) => run_serve(args).await,
+        Command::Consume(args) => run_consume(args).await,
     }
 }
 
@@ -272,23 +345,60 @@ async fn connect(connection: &Connection) -> Result<Sqs> {
             .or_else(|| env("AWS_ENDPOINT_URL"))
             .or_else(|| file.as_ref().and_then(|f| f.endpoint.clone())),
         credentials: file.as_ref().and_then(static_key),
-        assume_role: file.as_ref().and_then(|f| {
-            f.role_arn.as_ref().map(|arn| AssumeRole {
-                role_arn: arn.clone(),
-                external_id: f.external_id.clone(),
-            })
-        }),
+        assume_role: file.as_ref().and_then(assume_role),
         allow_insecure_endpoint: connection.allow_insecure_endpoint,
     };
     let sdk = sdk_config(&options).await?;
     Ok(Sqs::new(aws_sdk_sqs::Client::new(&sdk), queue_url))
 }
 
-fn static_key(file: &ForwarderConfig) -> Option<StaticKey> {
-    Some(StaticKey {
-        access_key_id: file.access_key.clone()?,
-        secret: file.access_secret.clone()?,
-    })
+/// The destinations of `--destinations DIR`, or the one queue of `--config`/`--queue-url`.
+async fn targets(
+    connection: &Connection,
+    message: MessageArgs,
+    pipeline: Options,
+    window: usize,
+) -> Result<Destinations> {
+    let (Some(dir), Some(route_by)) = (&connection.destinations, &connection.route_by) else {
+        let sqs = connect(connection).await?;
+        let message = message.options(sqs.queue_url().is_fifo())?;
+        let forwarder = Forwarder::start(sqs, pipeline, Arc::new(Metrics::default()));
+        return Ok(Destinations::single(forwarder, message, window));
+    };
+    let settings = Settings {
+        route_by: route_by.clone(),
+        message: message.options(false)?,
+        pipeline,
+        window,
+        allow_insecure_endpoint: connection.allow_insecure_endpoint,
+    };
+    let (destinations, reload) = Destinations::open(dir, settings).await?;
+    report_reload(&reload);
+    Ok(destinations)
+}
+
+/// Says on stderr what a (re)load of the destinations did.
+fn report_reload(reload: &Reload) {
+    for line in &reload.warnings {
+        say(&format!("forwarder: warning: {line}"));
+    }
+    for line in &reload.errors {
+        say(&format!("forwarder: {line}"));
+    }
+    let changes = &reload.changes;
+    for (what, names) in [
+        ("added", &changes.added),
+        ("changed", &changes.changed),
+        ("removed", &changes.removed),
+    ] {
+        if !names.is_empty() {
+            let names: Vec<&str> = names.iter().map(|n| n.as_str()).collect();
+            say(&format!(
+                "forwarder: destinations {what}: {}",
+                names.join(", ")
+            ));
+        }
+    }
 }
 
 /// The next SIGINT or SIGTERM, as the exit status it calls for (130 or 143).
@@ -317,21 +427,43 @@ fn stop_on_signal() -> watch::Receiver<bool> {
     rx
 }
 
-/// Reads the token file again on each SIGHUP; a file that cannot be read keeps the old token.
-fn reload_on_hangup(token: Arc<TokenFile>) {
+/// On each SIGHUP, reads the token file again (a file that cannot be read keeps the old token)
+/// and the destinations directory (a file that cannot be used keeps what was in force for it).
+fn reload_on_hangup(
+    token: Option<Arc<TokenFile>>,
+    targets: Arc<Destinations>,
+) -> Option<tokio::task::JoinHandle<()>> {
     // The handler is installed before the address is printed, so no SIGHUP after it kills us.
-    let Ok(mut hangup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
-    else {
-        return;
-    };
-    tokio::spawn(async move {
+    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok()?;
+    Some(tokio::spawn(async move {
         while hangup.recv().await.is_some() {
-            match token.reload() {
-                Ok(()) => eprintln!("forwarder: the token file was read again"),
-                Err(error) => eprintln!("forwarder: {error}; the previous token stays in force"),
+            if let Some(token) = &token {
+                match token.reload() {
+                    Ok(()) => say("forwarder: the token file was read again"),
+                    Err(error) => say(&format!(
+                        "forwarder: {error}; the previous token stays in force"
+                    )),
+                }
+            }
+            match targets.reload().await {
+                Ok(reload) => report_reload(&reload),
+                Err(error) => say(&format!(
+                    "forwarder: {error}; the destinations in force stay"
+                )),
             }
         }
-    });
+    }))
+}
+
+/// Stops the SIGHUP handler, then delivers what every destination holds and stops them.
+async fn shut_down(targets: Arc<Destinations>, hangup: Option<tokio::task::JoinHandle<()>>) {
+    if let Some(hangup) = hangup {
+        hangup.abort();
+        let _ = hangup.await;
+    }
+    if let Ok(targets) = Arc::try_unwrap(targets) {
+        targets.shutdown().await;
+    }
 }
 
 /// Counts SIGINT and SIGTERM; the first one's exit status is kept in `status`.
@@ -350,8 +482,14 @@ fn count_signals(status: Arc<std::sync::OnceLock<u8>>) -> watch::Receiver<u32> {
 
 async fn run_send(args: SendArgs) -> Result<ExitCode> {
     init_logging(&args.connection.log_level);
-    let sqs = connect(&args.connection).await?;
-    let fifo = sqs.queue_url().is_fifo();
+    let window = window_for(args.max_in_flight);
+    let pipeline = Options {
+        concurrency: args.max_in_flight,
+        linger: Duration::from_millis(args.linger_ms),
+        ..Options::default()
+    };
+    let targets = Arc::new(targets(&args.connection, args.message, pipeline, window).await?);
+    let hangup = reload_on_hangup(None, Arc::clone(&targets));
     let options = SendOptions {
         wrap: args.source.map(|source| Wrap {
             source,
@@ -360,9 +498,9 @@ async fn run_send(args: SendArgs) -> Result<ExitCode> {
         }),
         only_types: args.only_type,
         except_types: args.except_type,
-        message: args.message.options(fifo)?,
+        message: MessageOptions::default(),
         max_line_bytes: args.max_line_bytes,
-        window: window_for(args.max_in_flight),
+        window,
         checkpoint: args.checkpoint,
         resume: args.resume,
     };
@@ -371,13 +509,7 @@ async fn run_send(args: SendArgs) -> Result<ExitCode> {
         .as_deref()
         .map(DeadLetter::open)
         .transpose()?;
-    let pipeline = Options {
-        concurrency: args.max_in_flight,
-        linger: Duration::from_millis(args.linger_ms),
-        ..Options::default()
-    };
-    let metrics = Arc::new(Metrics::default());
-    let forwarder = Forwarder::start(sqs, pipeline, Arc::clone(&metrics));
+    let metrics = Arc::clone(targets.metrics());
     let inputs = args.files.into_iter().map(Input::File).collect();
     let started = Instant::now();
     let progress = std::io::stderr().is_terminal().then(progress_counter);
@@ -400,7 +532,7 @@ async fn run_send(args: SendArgs) -> Result<ExitCode> {
     let summary = send(
         inputs,
         &options,
-        &forwarder,
+        &targets,
         dead_letter,
         say,
         signals.clone(),
@@ -408,7 +540,7 @@ async fn run_send(args: SendArgs) -> Result<ExitCode> {
     )
     .await;
     if *signals.borrow() < 2 {
-        forwarder.shutdown().await;
+        shut_down(targets, hangup).await;
     }
     if let Some(ticker) = ticker {
         ticker.abort();
@@ -422,18 +554,23 @@ async fn run_send(args: SendArgs) -> Result<ExitCode> {
 async fn run_serve(args: ServeArgs) -> Result<ExitCode> {
     init_logging(&args.connection.log_level);
     let mut stop = stop_on_signal();
-    let sqs = connect(&args.connection).await?;
+    let pipeline = Options {
+        backoff: Backoff {
+            max_elapsed: Duration::from_secs(args.retry_max_seconds),
+            ..Backoff::default()
+        },
+        ..Options::default()
+    };
+    let window = window_for(pipeline.concurrency);
+    let targets = Arc::new(targets(&args.connection, args.message, pipeline, window).await?);
     let token = args
         .token_file
         .as_deref()
         .map(TokenFile::open)
         .transpose()?
         .map(Arc::new);
-    if let Some(token) = &token {
-        reload_on_hangup(Arc::clone(token));
-    }
+    let hangup = reload_on_hangup(token.clone(), Arc::clone(&targets));
     let options = ServeOptions {
-        message: args.message.options(sqs.queue_url().is_fifo())?,
         token,
         max_in_flight_requests: args.max_in_flight_requests.max(1),
         max_body_bytes: args.max_body_bytes,
@@ -447,18 +584,6 @@ async fn run_serve(args: ServeArgs) -> Result<ExitCode> {
         shutdown_timeout: Duration::from_secs(args.shutdown_timeout_seconds),
         ..ServeOptions::default()
     };
-    let pipeline = Options {
-        backoff: Backoff {
-            max_elapsed: Duration::from_secs(args.retry_max_seconds),
-            ..Backoff::default()
-        },
-        ..Options::default()
-    };
-    let forwarder = Arc::new(Forwarder::start(
-        sqs,
-        pipeline,
-        Arc::new(Metrics::default()),
-    ));
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
@@ -476,8 +601,87 @@ async fn run_serve(args: ServeArgs) -> Result<ExitCode> {
     let stopped = async move {
         let _ = stop.wait_for(|stopped| *stopped).await;
     };
-    serve(listener, operations, forwarder, options, stopped).await?;
+    serve(listener, operations, Arc::clone(&targets), options, stopped).await?;
+    shut_down(targets, hangup).await;
     Ok(ExitCode::SUCCESS)
+}
+
+async fn run_consume(args: ConsumeArgs) -> Result<ExitCode> {
+    init_logging(&args.log_level);
+    let mut stop = stop_on_signal();
+    let window = window_for(args.max_in_flight);
+    let settings = Settings {
+        route_by: args.route_by,
+        message: args.message.options(false)?,
+        pipeline: Options {
+            concurrency: args.max_in_flight,
+            backoff: Backoff {
+                max_elapsed: Duration::from_secs(args.retry_max_seconds),
+                ..Backoff::default()
+            },
+            ..Options::default()
+        },
+        window,
+        allow_insecure_endpoint: args.allow_insecure_endpoint,
+    };
+    let (targets, reload) = Destinations::open(&args.destinations, settings).await?;
+    report_reload(&reload);
+    let targets = Arc::new(targets);
+    let hangup = reload_on_hangup(None, Arc::clone(&targets));
+    let dead_letter = args
+        .dead_letter
+        .as_deref()
+        .map(DeadLetter::open)
+        .transpose()?;
+    let source = consume::connect(&JetStreamOptions {
+        url: args.nats_url,
+        stream: args.stream,
+        durable: args.durable,
+        subjects: args.subjects,
+        max_ack_pending: args.max_ack_pending.max(1),
+        ack_wait: Duration::from_secs(args.ack_wait_seconds.max(1)),
+        batch: args.max_in_flight_messages.clamp(1, 500),
+        batch_bytes: (args.max_in_flight_bytes / 4).max(1024 * 1024),
+    })
+    .await?;
+    say("forwarder: consuming");
+    let options = ConsumeOptions {
+        max_in_flight: args.max_in_flight_messages.max(1),
+        max_in_flight_bytes: args.max_in_flight_bytes.max(1024),
+        max_per_destination: window,
+        nak_delay: Duration::from_secs(args.nak_delay_seconds),
+    };
+    let stopped = async move {
+        let _ = stop.wait_for(|stopped| *stopped).await;
+    };
+    let summary = consume::consume(
+        source,
+        Arc::clone(&targets),
+        dead_letter,
+        options,
+        say,
+        stopped,
+    )
+    .await;
+    shut_down(targets, hangup).await;
+    if args.summary_json {
+        let _ = writeln!(
+            std::io::stdout(),
+            "{}",
+            serde_json::to_string(&summary).unwrap_or_default()
+        );
+    }
+    say(&format!(
+        "forwarder: {} received, {} acked, {} terminated ({} dead-lettered), {} handed back",
+        summary.received, summary.acked, summary.terminated, summary.dead_lettered, summary.naked
+    ));
+    Ok(match summary.error {
+        Some(error) => {
+            say(&format!("forwarder: {error}"));
+            ExitCode::from(2)
+        }
+        None => ExitCode::SUCCESS,
+    })
 }
 
 fn print_summary(summary: &Summary, json: bool, elapsed: Duration) {

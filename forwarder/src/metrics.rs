@@ -5,6 +5,9 @@ use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+/// Which counter of a [`Metrics`] a line of the exposition shows.
+type Counter = fn(&Metrics) -> &AtomicU64;
+
 /// Upper bounds of the SQS request latency buckets, in seconds.
 const LATENCY_BOUNDS: [f64; 10] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
 
@@ -96,54 +99,63 @@ impl Metrics {
 
     /// The Prometheus text exposition of everything.
     pub fn prometheus(&self) -> String {
+        Metrics::exposition(&[(None, self)])
+    }
+
+    /// The Prometheus text exposition of several sets of counters, each family once, each set's
+    /// samples labelled `destination="NAME"` when it has a name.
+    pub fn exposition(sets: &[(Option<&str>, &Metrics)]) -> String {
         let mut out = String::new();
-        let counters = [
-            ("events_received", "Events received", &self.received),
-            ("events_sent", "Events accepted by SQS", &self.sent),
+        let counters: [(&str, &str, Counter); 7] = [
+            ("events_received", "Events received", |m| &m.received),
+            ("events_sent", "Events accepted by SQS", |m| &m.sent),
             (
                 "events_sent_structured",
                 "Events accepted by SQS in structured mode because binary mode could not carry them",
-                &self.sent_structured,
+                |m| &m.sent_structured,
             ),
-            (
-                "events_refused",
-                "Events refused before sending",
-                &self.refused,
-            ),
-            (
-                "events_failed",
-                "Events not delivered after retries",
-                &self.failed,
-            ),
+            ("events_refused", "Events refused before sending", |m| {
+                &m.refused
+            }),
+            ("events_failed", "Events not delivered after retries", |m| {
+                &m.failed
+            }),
             (
                 "events_retried",
                 "Entries sent again after a transient failure",
-                &self.retried,
+                |m| &m.retried,
             ),
-            ("sqs_requests", "SendMessageBatch requests", &self.requests),
+            ("sqs_requests", "SendMessageBatch requests", |m| &m.requests),
         ];
         for (name, help, counter) in counters {
             let _ = writeln!(
                 out,
                 "# HELP forwarder_{name}_total {help}.\n# TYPE forwarder_{name}_total counter"
             );
-            let _ = writeln!(out, "forwarder_{name}_total {}", Metrics::get(counter));
+            for (destination, metrics) in sets {
+                let labels = labels(*destination, None);
+                let _ = writeln!(
+                    out,
+                    "forwarder_{name}_total{labels} {}",
+                    Metrics::get(counter(metrics))
+                );
+            }
         }
-        let gauges = [
+        let gauges: [(&str, &str, Counter); 3] = [
             (
                 "in_flight_limit",
                 "The limit of SendMessageBatch requests in flight",
-                &self.in_flight_limit,
+                |m| &m.in_flight_limit,
             ),
             (
                 "in_flight_limit_peak",
                 "The highest limit of requests in flight so far",
-                &self.peak_in_flight_limit,
+                |m| &m.peak_in_flight_limit,
             ),
             (
                 "sqs_requests_in_flight",
                 "SendMessageBatch requests in flight, retries included",
-                &self.in_flight,
+                |m| &m.in_flight,
             ),
         ];
         for (name, help, gauge) in gauges {
@@ -151,68 +163,106 @@ impl Metrics {
                 out,
                 "# HELP forwarder_{name} {help}.\n# TYPE forwarder_{name} gauge"
             );
-            let _ = writeln!(out, "forwarder_{name} {}", Metrics::get(gauge));
+            for (destination, metrics) in sets {
+                let labels = labels(*destination, None);
+                let _ = writeln!(
+                    out,
+                    "forwarder_{name}{labels} {}",
+                    Metrics::get(gauge(metrics))
+                );
+            }
         }
-        let baseline = Metrics::get(&self.rtt_baseline_micros);
-        if baseline > 0 {
+        let baselines: Vec<(Option<&str>, u64)> = sets
+            .iter()
+            .map(|(destination, metrics)| {
+                (*destination, Metrics::get(&metrics.rtt_baseline_micros))
+            })
+            .filter(|(_, micros)| *micros > 0)
+            .collect();
+        if !baselines.is_empty() {
             let _ = writeln!(
                 out,
                 "# HELP forwarder_sqs_rtt_baseline_seconds The round trip the adaptive limit takes for an SQS that is not queueing.\n# TYPE forwarder_sqs_rtt_baseline_seconds gauge"
             );
-            let _ = writeln!(
-                out,
-                "forwarder_sqs_rtt_baseline_seconds {}",
-                baseline as f64 / 1e6
-            );
+            for (destination, micros) in baselines {
+                let labels = labels(destination, None);
+                let _ = writeln!(
+                    out,
+                    "forwarder_sqs_rtt_baseline_seconds{labels} {}",
+                    micros as f64 / 1e6
+                );
+            }
         }
         let _ = writeln!(
             out,
             "# HELP forwarder_batch_size Entries per SendMessageBatch request."
         );
         let _ = writeln!(out, "# TYPE forwarder_batch_size histogram");
+        for (destination, metrics) in sets {
+            metrics.batch_histogram(&mut out, *destination);
+        }
+        let _ = writeln!(
+            out,
+            "# HELP forwarder_sqs_request_seconds SQS request latency."
+        );
+        let _ = writeln!(out, "# TYPE forwarder_sqs_request_seconds histogram");
+        for (destination, metrics) in sets {
+            metrics.latency_histogram(&mut out, *destination);
+        }
+        out
+    }
+
+    fn batch_histogram(&self, out: &mut String, destination: Option<&str>) {
         let mut cumulative = 0;
         let mut sum = 0;
         for (i, bucket) in self.batch_sizes.iter().enumerate() {
             let n = Metrics::get(bucket);
             cumulative += n;
             sum += n * (i as u64 + 1);
-            let _ = writeln!(
-                out,
-                "forwarder_batch_size_bucket{{le=\"{}\"}} {cumulative}",
-                i + 1
-            );
+            let le = (i + 1).to_string();
+            let labels = labels(destination, Some(&le));
+            let _ = writeln!(out, "forwarder_batch_size_bucket{labels} {cumulative}");
         }
+        let (inf, plain) = (labels(destination, Some("+Inf")), labels(destination, None));
+        let _ = writeln!(out, "forwarder_batch_size_bucket{inf} {cumulative}");
         let _ = writeln!(
             out,
-            "forwarder_batch_size_bucket{{le=\"+Inf\"}} {cumulative}"
+            "forwarder_batch_size_sum{plain} {sum}\nforwarder_batch_size_count{plain} {cumulative}"
         );
-        let _ = writeln!(
-            out,
-            "forwarder_batch_size_sum {sum}\nforwarder_batch_size_count {cumulative}"
-        );
-        let _ = writeln!(
-            out,
-            "# HELP forwarder_sqs_request_seconds SQS request latency."
-        );
-        let _ = writeln!(out, "# TYPE forwarder_sqs_request_seconds histogram");
+    }
+
+    fn latency_histogram(&self, out: &mut String, destination: Option<&str>) {
         for (bound, bucket) in LATENCY_BOUNDS.iter().zip(&self.latency_buckets) {
+            let labels = labels(destination, Some(&bound.to_string()));
             let _ = writeln!(
                 out,
-                "forwarder_sqs_request_seconds_bucket{{le=\"{bound}\"}} {}",
+                "forwarder_sqs_request_seconds_bucket{labels} {}",
                 Metrics::get(bucket)
             );
         }
         let count = Metrics::get(&self.latency_count);
-        let _ = writeln!(
-            out,
-            "forwarder_sqs_request_seconds_bucket{{le=\"+Inf\"}} {count}"
-        );
+        let (inf, plain) = (labels(destination, Some("+Inf")), labels(destination, None));
+        let _ = writeln!(out, "forwarder_sqs_request_seconds_bucket{inf} {count}");
         let sum = Metrics::get(&self.latency_micros) as f64 / 1e6;
         let _ = writeln!(
             out,
-            "forwarder_sqs_request_seconds_sum {sum}\nforwarder_sqs_request_seconds_count {count}"
+            "forwarder_sqs_request_seconds_sum{plain} {sum}\nforwarder_sqs_request_seconds_count{plain} {count}"
         );
-        out
+    }
+}
+
+/// `{destination="NAME",le="BOUND"}`, or as much of it as applies (destination names need no
+/// escaping: they are checked to be `A-Z a-z 0-9 . _ -`).
+fn labels(destination: Option<&str>, le: Option<&str>) -> String {
+    let parts: Vec<String> = destination
+        .map(|d| format!("destination=\"{d}\""))
+        .into_iter()
+        .chain(le.map(|le| format!("le=\"{le}\"")))
+        .collect();
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!("{{{}}}", parts.join(","))
     }
 }
 
@@ -256,5 +306,33 @@ mod tests {
         ] {
             assert!(text.contains(&format!("{line}\n")), "{line}: {text}");
         }
+    }
+
+    #[test]
+    fn each_destination_gets_its_label_and_each_family_is_written_once() {
+        let (a, b) = (Metrics::default(), Metrics::default());
+        Metrics::inc(&a.sent);
+        b.record_request(2, 100, Duration::from_millis(1));
+        let text = Metrics::exposition(&[(Some("acme"), &a), (Some("globex"), &b)]);
+        assert!(
+            text.contains("forwarder_events_sent_total{destination=\"acme\"} 1\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("forwarder_events_sent_total{destination=\"globex\"} 0\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("forwarder_batch_size_bucket{destination=\"globex\",le=\"2\"} 1\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("forwarder_sqs_request_seconds_count{destination=\"globex\"} 1\n"),
+            "{text}"
+        );
+        assert_eq!(
+            text.matches("# TYPE forwarder_events_sent_total").count(),
+            1
+        );
     }
 }

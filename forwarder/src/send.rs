@@ -17,18 +17,18 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 
 use crate::checkpoint::{Checkpoint, Mark};
 use crate::collector::{Collector, Counts, Origin, Outcome};
 use crate::concurrency::Concurrency;
 use crate::dead_letter::DeadLetter;
+use crate::destinations::Destinations;
 use crate::event::{Event, parse_event};
 use crate::glob::glob_match;
 use crate::input::Line;
 use crate::message::{MessageOptions, to_message};
 use crate::metrics::Metrics;
-use crate::pipeline::Forwarder;
 use crate::reader::{BUDGET_KIB, Item, Read, Reading, read_inputs};
 
 /// Where lines come from.
@@ -69,7 +69,8 @@ pub struct SendOptions {
     pub only_types: Vec<String>,
     /// Never forward these types (globs).
     pub except_types: Vec<String>,
-    /// Message attributes and FIFO ids.
+    /// Message attributes and FIFO ids (with destinations, each destination's own say whether
+    /// it is FIFO).
     pub message: MessageOptions,
     /// Lines longer than this are refused without being read into memory.
     pub max_line_bytes: usize,
@@ -131,11 +132,15 @@ pub struct Summary {
     pub billing_units: u64,
     /// Entries sent again after transient failures.
     pub retried: u64,
+    /// With `--destinations`, each destination's counts, by name.
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub destinations: std::collections::BTreeMap<String, DestinationSummary>,
     /// Lines written to the dead-letter file.
     pub dead_lettered: u64,
-    /// The limit of requests in flight at the end (`--max-in-flight`, or where `auto` left it).
+    /// The limit of requests in flight at the end (`--max-in-flight`, or where `auto` left it);
+    /// with `--destinations`, the highest of any destination.
     pub in_flight_limit: u64,
-    /// The highest that limit was.
+    /// The highest that limit was (of any destination).
     pub peak_in_flight_limit: u64,
     /// Whether a signal came.
     pub interrupted: bool,
@@ -167,13 +172,48 @@ pub enum StartError {
     ResumeWithoutCheckpoint,
 }
 
-/// Sends every line of `inputs` through `forwarder`. Problems are passed to `report` as
+/// One destination's share of the summary.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DestinationSummary {
+    /// Events routed to it.
+    pub received: u64,
+    /// Events SQS accepted.
+    pub sent: u64,
+    /// Events not delivered after the retries.
+    pub failed: u64,
+    /// `SendMessageBatch` requests made.
+    pub requests: u64,
+    /// Entries sent again after transient failures.
+    pub retried: u64,
+    /// Its limit of requests in flight at the end.
+    pub in_flight_limit: u64,
+    /// The highest that limit was.
+    pub peak_in_flight_limit: u64,
+}
+
+impl DestinationSummary {
+    /// The counts of one destination's metrics.
+    pub fn of(metrics: &Metrics) -> DestinationSummary {
+        DestinationSummary {
+            received: Metrics::get(&metrics.received),
+            sent: Metrics::get(&metrics.sent),
+            failed: Metrics::get(&metrics.failed),
+            requests: Metrics::get(&metrics.requests),
+            retried: Metrics::get(&metrics.retried),
+            in_flight_limit: Metrics::get(&metrics.in_flight_limit),
+            peak_in_flight_limit: Metrics::get(&metrics.peak_in_flight_limit),
+        }
+    }
+}
+
+/// Sends every line of `inputs` to its destination in `targets`. Problems are passed to `report` as
 /// `FILE:LINE: reason`; undelivered lines go to `dead_letter`. `signals` counts SIGINT and
 /// SIGTERM: at 1 the reading stops, at 2 what is pending is dead-lettered as `aborted`.
 pub async fn send(
     inputs: Vec<Input>,
     options: &SendOptions,
-    forwarder: &Forwarder,
+    targets: &Destinations,
     dead_letter: Option<DeadLetter>,
     report: impl FnMut(&str) + Send + 'static,
     signals: watch::Receiver<u32>,
@@ -220,9 +260,16 @@ pub async fn send(
         broken: false,
     };
     let collector = tokio::spawn(collector.run(outcomes));
+    // With one queue, the lines taken in and not yet answered are bounded by the window, which
+    // bounds what a resumed run sends again. With destinations, each has a window of its own
+    // and the byte budget bounds the rest, so that a slow destination never stops the others.
+    let lines_window = targets
+        .is_single()
+        .then(|| Arc::new(Semaphore::new(window)));
     let mut main = MainLoop {
         options,
-        forwarder,
+        targets,
+        window: lines_window,
         outcomes: outcomes_tx,
         signals,
         halt,
@@ -241,7 +288,7 @@ pub async fn send(
     if *signals.borrow() < 2 {
         let mut abort = signals.clone();
         tokio::select! {
-            () = forwarder.flush() => {}
+            () = targets.flush() => {}
             _ = abort.wait_for(|count| *count >= 2) => {}
         }
     }
@@ -262,15 +309,25 @@ pub async fn send(
     if summary.error.is_none() {
         summary.error = counts.error;
     }
-    let metrics: &Metrics = forwarder.metrics();
-    // The forwarder's metrics own the counts that `serve` reports too.
-    summary.refused = Metrics::get(&metrics.refused);
-    summary.sent_structured = Metrics::get(&metrics.sent_structured);
-    summary.requests = Metrics::get(&metrics.requests);
-    summary.billing_units = Metrics::get(&metrics.billing_units);
-    summary.retried = Metrics::get(&metrics.retried);
-    summary.in_flight_limit = Metrics::get(&metrics.in_flight_limit);
-    summary.peak_in_flight_limit = Metrics::get(&metrics.peak_in_flight_limit);
+    // The metrics own the counts that `serve` reports too.
+    summary.refused = Metrics::get(&targets.metrics().refused);
+    for metrics in targets.delivery_metrics() {
+        summary.sent_structured += Metrics::get(&metrics.sent_structured);
+        summary.requests += Metrics::get(&metrics.requests);
+        summary.billing_units += Metrics::get(&metrics.billing_units);
+        summary.retried += Metrics::get(&metrics.retried);
+        summary.in_flight_limit = summary
+            .in_flight_limit
+            .max(Metrics::get(&metrics.in_flight_limit));
+        summary.peak_in_flight_limit = summary
+            .peak_in_flight_limit
+            .max(Metrics::get(&metrics.peak_in_flight_limit));
+    }
+    summary.destinations = targets
+        .per_destination()
+        .into_iter()
+        .map(|(name, metrics)| (name.to_string(), DestinationSummary::of(&metrics)))
+        .collect();
     Ok(summary)
 }
 
@@ -299,7 +356,9 @@ const ABANDON_AFTER: Duration = Duration::from_secs(2);
 /// The main loop's state.
 struct MainLoop<'a> {
     options: &'a SendOptions,
-    forwarder: &'a Forwarder,
+    targets: &'a Destinations,
+    /// The window of lines taken in, with a single queue.
+    window: Option<Arc<Semaphore>>,
     outcomes: mpsc::Sender<(Origin, Outcome)>,
     signals: watch::Receiver<u32>,
     halt: watch::Receiver<bool>,
@@ -373,13 +432,18 @@ impl MainLoop<'_> {
             budget,
         } = item;
         self.next = Some((Arc::clone(&file), number + 1));
+        let window = match &self.window {
+            Some(window) => self.place(window).await,
+            None => None,
+        };
+        let aborted = aborted || (self.window.is_some() && window.is_none());
         let (line, outcome) = match line {
             Line::Text(text) if text.iter().all(u8::is_ascii_whitespace) => {
                 (None, Outcome::Skipped)
             }
             Line::TooLong(length) => {
                 self.summary.read += 1;
-                Metrics::inc(&self.forwarder.metrics().refused);
+                Metrics::inc(&self.targets.metrics().refused);
                 let max_line = self.options.max_line_bytes;
                 let reason = format!(
                     "line of {length} bytes is over the limit of {max_line} bytes (--max-line-bytes)"
@@ -388,7 +452,7 @@ impl MainLoop<'_> {
             }
             Line::Text(text) => {
                 self.summary.read += 1;
-                Metrics::inc(&self.forwarder.metrics().received);
+                Metrics::inc(&self.targets.metrics().received);
                 if let Some(progress) = &self.progress {
                     progress.store(self.summary.read, Ordering::Relaxed);
                 }
@@ -407,6 +471,7 @@ impl MainLoop<'_> {
             end,
             line,
             budget,
+            window,
         };
         // The collector only goes away when `send` is done with it.
         let _ = self.outcomes.send((origin, outcome)).await;
@@ -422,7 +487,7 @@ impl MainLoop<'_> {
         let event = match event {
             Ok(event) => event,
             Err(error) => {
-                Metrics::inc(&self.forwarder.metrics().refused);
+                Metrics::inc(&self.targets.metrics().refused);
                 return Outcome::Refused(error.to_string());
             }
         };
@@ -430,24 +495,30 @@ impl MainLoop<'_> {
             self.summary.filtered += 1;
             return Outcome::Skipped;
         }
-        let message = match to_message(&event, &options.message) {
-            Ok(message) => message,
+        let destination = match self.targets.route(&event) {
+            Ok(destination) => destination,
             Err(reason) => {
-                Metrics::inc(&self.forwarder.metrics().refused);
+                Metrics::inc(&self.targets.metrics().refused);
                 return Outcome::Refused(reason.to_string());
             }
         };
+        let message = match to_message(&event, destination.message_options()) {
+            Ok(message) => message,
+            Err(reason) => {
+                Metrics::inc(&self.targets.metrics().refused);
+                return Outcome::Refused(reason.to_string());
+            }
+        };
+        Outcome::Pending(destination.submit(message))
+    }
+
+    /// A place in the window of lines taken in; none once a second signal has come.
+    async fn place(&self, window: &Arc<Semaphore>) -> Option<OwnedSemaphorePermit> {
         let mut abort = self.signals.clone();
         tokio::select! {
             biased;
-            queued = self.forwarder.enqueue(message) => match queued {
-                Ok(pending) => Outcome::Pending(pending),
-                Err(error) => {
-                    Metrics::inc(&self.forwarder.metrics().refused);
-                    Outcome::Refused(error.to_string())
-                }
-            },
-            _ = abort.wait_for(|count| *count >= 2) => Outcome::Aborted,
+            permit = Arc::clone(window).acquire_owned() => permit.ok(),
+            _ = abort.wait_for(|count| *count >= 2) => None,
         }
     }
 }

@@ -343,6 +343,8 @@ fn without_a_queue_the_error_says_what_to_do() {
 async fn refusals_are_counted_in_the_metrics() {
     use std::sync::Arc;
 
+    use forwarder::destinations::Destinations;
+    use forwarder::message::MessageOptions;
     use forwarder::metrics::Metrics;
     use forwarder::pipeline::{Forwarder, Options};
     use forwarder::send::{Input, SendOptions, send};
@@ -364,6 +366,7 @@ async fn refusals_are_counted_in_the_metrics() {
         Options::default(),
         Arc::clone(&metrics),
     );
+    let targets = Destinations::single(forwarder, MessageOptions::default(), 320);
     let options = SendOptions {
         max_line_bytes: 150,
         ..SendOptions::default()
@@ -372,7 +375,7 @@ async fn refusals_are_counted_in_the_metrics() {
     let summary = send(
         vec![Input::File(input)],
         &options,
-        &forwarder,
+        &targets,
         None,
         |_| {},
         signals,
@@ -380,7 +383,7 @@ async fn refusals_are_counted_in_the_metrics() {
     )
     .await
     .expect("send");
-    forwarder.shutdown().await;
+    targets.shutdown().await;
     assert_eq!((summary.sent, summary.refused), (1, 3), "{summary:?}");
     assert_eq!(Metrics::get(&metrics.refused), summary.refused);
     assert_eq!(Metrics::get(&metrics.sent), summary.sent);

@@ -38,8 +38,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::message::MessageOptions;
-use crate::pipeline::Forwarder;
+use crate::destinations::Destinations;
 
 pub use auth::{TokenFile, read_token};
 pub use routes::router;
@@ -61,8 +60,6 @@ pub const BATCH: &str = "application/cloudevents-batch+json";
 /// How `serve` answers.
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
-    /// How events become messages.
-    pub message: MessageOptions,
     /// When set, ingest requires `Authorization: Bearer <token>`, the token in force in this
     /// file.
     pub token: Option<Arc<TokenFile>>,
@@ -95,7 +92,6 @@ pub struct ServeOptions {
 impl Default for ServeOptions {
     fn default() -> Self {
         ServeOptions {
-            message: MessageOptions::default(),
             token: None,
             max_in_flight_requests: 64,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
@@ -113,13 +109,13 @@ impl Default for ServeOptions {
 }
 
 /// Serves until `shutdown` completes, then stops accepting, finishes the requests in flight
-/// (within `options.shutdown_timeout`) and shuts `forwarder` down (when this holds its last
-/// reference; otherwise it is flushed). With `operations`, `/healthz` and `/metrics` are served
+/// (within `options.shutdown_timeout`) and shuts the destinations down (when this holds their
+/// last reference; otherwise they are flushed). With `operations`, `/healthz` and `/metrics` are served
 /// there and not on `listener`.
 pub async fn serve(
     listener: TcpListener,
     operations: Option<TcpListener>,
-    forwarder: Arc<Forwarder>,
+    targets: Arc<Destinations>,
     options: ServeOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
@@ -129,7 +125,7 @@ pub async fn serve(
         max_connections: options.max_connections,
         shutdown_timeout: options.shutdown_timeout,
     };
-    let (ingest, operations_routes) = routes::routers(Arc::clone(&forwarder), options);
+    let (ingest, operations_routes) = routes::routers(Arc::clone(&targets), options);
     let (stop, stopped) = watch::channel(false);
     tokio::spawn(async move {
         shutdown.await;
@@ -155,9 +151,9 @@ pub async fn serve(
         }
     }
     // Every request waited for its answers, so nothing is pending; flushing makes sure.
-    forwarder.flush().await;
-    if let Ok(forwarder) = Arc::try_unwrap(forwarder) {
-        forwarder.shutdown().await;
+    targets.flush().await;
+    if let Ok(targets) = Arc::try_unwrap(targets) {
+        targets.shutdown().await;
     }
     Ok(())
 }

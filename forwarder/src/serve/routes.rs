@@ -21,23 +21,24 @@ use super::ServeOptions;
 use super::auth::authorize;
 use super::binding::{Invalid, Mode, binary_event, content_length, mode, read_body, split_array};
 use super::problem::{Kind, Problem};
+use crate::destinations::{Destination, Destinations, RouteError};
 use crate::event::{Event, parse_event};
-use crate::message::{MessageError, MessageOptions, Outgoing, to_message};
-use crate::pipeline::Forwarder;
+use crate::message::{MessageError, Outgoing, to_message};
+use crate::metrics::Metrics;
 
 /// The routes of `serve`: ingest, `GET /healthz` and `GET /metrics`.
-pub fn router(forwarder: Arc<Forwarder>, options: ServeOptions) -> Router {
-    let (ingest, operations) = routers(forwarder, options);
+pub fn router(targets: Arc<Destinations>, options: ServeOptions) -> Router {
+    let (ingest, operations) = routers(targets, options);
     ingest.merge(operations)
 }
 
 /// The ingest routes, and apart the operations routes (`/healthz` and `/metrics`), which
 /// `--metrics-listen` serves on an address of their own.
-pub(super) fn routers(forwarder: Arc<Forwarder>, options: ServeOptions) -> (Router, Router) {
+pub(super) fn routers(targets: Arc<Destinations>, options: ServeOptions) -> (Router, Router) {
     let retry_after = options.retry_after;
     let timeout = options.request_timeout;
     let shared = Arc::new(Shared {
-        forwarder,
+        targets,
         permits: Semaphore::new(options.max_in_flight_requests.max(1)),
         bytes: Semaphore::new(options.max_in_flight_bytes.max(1)),
         options,
@@ -66,7 +67,7 @@ pub(super) fn routers(forwarder: Arc<Forwarder>, options: ServeOptions) -> (Rout
 }
 
 struct Shared {
-    forwarder: Arc<Forwarder>,
+    targets: Arc<Destinations>,
     options: ServeOptions,
     permits: Semaphore,
     /// The byte budget of the bodies in flight.
@@ -111,7 +112,7 @@ async fn accept(shared: &Shared, request: Request) -> Result<Accepted, Problem> 
     };
     let _bytes = reserve(shared, &parts.headers, limit)?;
     let body = read_body(body, &parts.headers, limit).await?;
-    let metrics = shared.forwarder.metrics();
+    let metrics = shared.targets.metrics();
     let events = match mode {
         Mode::Binary => vec![binary_event(&parts.headers, &body)],
         Mode::Structured => vec![parse_event(&body).map_err(Invalid::from)],
@@ -160,13 +161,13 @@ async fn accept(shared: &Shared, request: Request) -> Result<Accepted, Problem> 
     }
     let mut messages = Vec::with_capacity(valid.len());
     for (index, event) in valid.iter().enumerate() {
-        let message = message(event, &shared.options.message)
+        let message = routed(&shared.targets, event)
             .map_err(|problem| refuse(problem.at(batch.then_some(index))))?;
         messages.push(message);
     }
     let ids = valid.iter().map(|event| event.id().to_owned()).collect();
     drop(valid);
-    deliver(&shared.forwarder, messages, ids, shared.options.retry_after).await
+    deliver(messages, ids, shared.options.retry_after).await
 }
 
 /// Reserves the body's share of the byte budget: its `Content-Length`, or the limit when it has
@@ -190,26 +191,21 @@ fn reserve<'a>(
         .map_err(|_| Problem::busy_bytes())
 }
 
-/// Queues every message, then waits for every answer.
+/// Queues every message with its destination, then waits for every answer.
 async fn deliver(
-    forwarder: &Forwarder,
-    messages: Vec<Outgoing>,
+    messages: Vec<(Arc<Destination>, Outgoing)>,
     ids: Vec<String>,
     retry_after: Duration,
 ) -> Result<Accepted, Problem> {
-    let mut pending = Vec::with_capacity(messages.len());
-    for message in messages {
-        pending.push(forwarder.enqueue(message).await);
-    }
+    let pending: Vec<_> = messages
+        .into_iter()
+        .map(|(destination, message)| destination.submit(message))
+        .collect();
     let total = pending.len();
     let mut message_ids = Vec::with_capacity(total);
     let mut failures = Vec::new();
     for (index, pending) in pending.into_iter().enumerate() {
-        let delivery = match pending {
-            Ok(pending) => pending.wait().await,
-            Err(error) => Err(error),
-        };
-        match delivery {
+        match pending.wait().await {
             Ok(message_id) => message_ids.push(message_id),
             Err(error) => failures.push((index, error)),
         }
@@ -224,20 +220,38 @@ async fn deliver(
     Err(Problem::undelivered(&failures, &ids, retry_after))
 }
 
-/// The message of a valid event: refused when the FIFO group attribute is missing (400) or the
-/// message is over the SQS limit (413).
-fn message(event: &Event, options: &MessageOptions) -> Result<Outgoing, Problem> {
-    to_message(event, options).map_err(|error| match error {
-        MessageError::MissingGroup { ref attribute } => Problem::invalid(
+/// The destination of a valid event and its message: refused when the event names no
+/// destination (400), when the FIFO group attribute is missing (400) or when the message is over
+/// the SQS limit (413).
+fn routed(targets: &Destinations, event: &Event) -> Result<(Arc<Destination>, Outgoing), Problem> {
+    let destination = targets.route(event).map_err(|error| {
+        let attribute = match &error {
+            RouteError::Missing { attribute } | RouteError::Unknown { attribute, .. } => {
+                attribute.clone()
+            }
+        };
+        Problem::invalid(
             Invalid {
-                attribute: Some(attribute.clone()),
-                rule: "group-by",
+                attribute: Some(attribute),
+                rule: "route-by",
                 detail: error.to_string(),
             },
             None,
-        ),
-        MessageError::TooLarge { .. } => Problem::new(Kind::EventTooLarge, error.to_string()),
-    })
+        )
+    })?;
+    let message =
+        to_message(event, destination.message_options()).map_err(|error| match error {
+            MessageError::MissingGroup { ref attribute } => Problem::invalid(
+                Invalid {
+                    attribute: Some(attribute.clone()),
+                    rule: "group-by",
+                    detail: error.to_string(),
+                },
+                None,
+            ),
+            MessageError::TooLarge { .. } => Problem::new(Kind::EventTooLarge, error.to_string()),
+        })?;
+    Ok((destination, message))
 }
 
 /// Counts the responses to ingest requests by status.
@@ -255,7 +269,14 @@ async fn healthz() -> &'static str {
 
 async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
     use std::fmt::Write as _;
-    let mut text = shared.forwarder.metrics().prometheus();
+    let per_destination = shared.targets.per_destination();
+    let mut sets = vec![(None, shared.targets.metrics().as_ref())];
+    sets.extend(
+        per_destination
+            .iter()
+            .map(|(name, metrics)| (Some(name.as_str()), metrics.as_ref())),
+    );
+    let mut text = Metrics::exposition(&sets);
     text.push_str(
         "# HELP forwarder_http_responses_total Responses to ingest requests, by status code.\n\
          # TYPE forwarder_http_responses_total counter\n",

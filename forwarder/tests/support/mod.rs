@@ -408,3 +408,27 @@ pub fn record_result(result: &Value) {
         .expect("open FAULT_RESULTS");
     writeln!(file, "{result}").expect("write FAULT_RESULTS");
 }
+
+/// Writes `DIR/NAME.json`, a connection file as `provisioner apply --out` writes it (0600), for
+/// `queue_url` reached through `endpoint` with LocalStack's key.
+pub fn connection_file(dir: &Path, name: &str, queue_url: &str, endpoint: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    let config = serde_json::json!({
+        "queueURL": queue_url,
+        "region": localstack::REGION,
+        "accessKey": localstack::ACCESS_KEY,
+        "accessSecret": localstack::SECRET_KEY,
+        "endpoint": endpoint,
+    });
+    let path = dir.join(format!("{name}.json"));
+    std::fs::write(&path, config.to_string()).expect("write the connection file");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+}
+
+/// A CloudEvent for `tenant` (the route extension), or none when `tenant` is `None`.
+pub fn routed_event(id: &str, tenant: Option<&str>) -> String {
+    let tenant = tenant.map_or_else(String::new, |t| format!(r#","tenant":"{t}""#));
+    format!(
+        r#"{{"specversion":"1.0","id":"{id}","source":"/platform","type":"com.example.routed"{tenant},"data":{{"id":"{id}"}}}}"#
+    )
+}
