@@ -128,18 +128,14 @@ impl Metrics {
             ("sqs_requests", "SendMessageBatch requests", |m| &m.requests),
         ];
         for (name, help, counter) in counters {
-            let _ = writeln!(
-                out,
-                "# HELP forwarder_{name}_total {help}.\n# TYPE forwarder_{name}_total counter"
+            family(
+                &mut out,
+                &format!("{name}_total"),
+                "counter",
+                help,
+                sets,
+                counter,
             );
-            for (destination, metrics) in sets {
-                let labels = labels(*destination, None);
-                let _ = writeln!(
-                    out,
-                    "forwarder_{name}_total{labels} {}",
-                    Metrics::get(counter(metrics))
-                );
-            }
         }
         let gauges: [(&str, &str, Counter); 3] = [
             (
@@ -159,18 +155,7 @@ impl Metrics {
             ),
         ];
         for (name, help, gauge) in gauges {
-            let _ = writeln!(
-                out,
-                "# HELP forwarder_{name} {help}.\n# TYPE forwarder_{name} gauge"
-            );
-            for (destination, metrics) in sets {
-                let labels = labels(*destination, None);
-                let _ = writeln!(
-                    out,
-                    "forwarder_{name}{labels} {}",
-                    Metrics::get(gauge(metrics))
-                );
-            }
+            family(&mut out, name, "gauge", help, sets, gauge);
         }
         let baselines: Vec<(Option<&str>, u64)> = sets
             .iter()
@@ -247,6 +232,29 @@ impl Metrics {
         let _ = writeln!(
             out,
             "forwarder_sqs_request_seconds_sum{plain} {sum}\nforwarder_sqs_request_seconds_count{plain} {count}"
+        );
+    }
+}
+
+/// One family of samples, `forwarder_NAME`, with its help and type, a sample for each set.
+fn family(
+    out: &mut String,
+    name: &str,
+    kind: &str,
+    help: &str,
+    sets: &[(Option<&str>, &Metrics)],
+    read: Counter,
+) {
+    let _ = writeln!(
+        out,
+        "# HELP forwarder_{name} {help}.\n# TYPE forwarder_{name} {kind}"
+    );
+    for (destination, metrics) in sets {
+        let labels = labels(*destination, None);
+        let _ = writeln!(
+            out,
+            "forwarder_{name}{labels} {}",
+            Metrics::get(read(metrics))
         );
     }
 }
