@@ -1,6 +1,9 @@
 //! `cargo xtask demo`: the main job on the embedded LocalStack. Provision a queue and a scoped
 //! user (and prove its least privilege), forward the sample events under `forwarder/examples/` with that user's key, and read
-//! back and judge what the queue holds.
+//! back and judge what the queue holds. `cargo xtask demo consume` shows the consume path
+//! (`consume.rs`).
+
+mod consume;
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -12,7 +15,12 @@ use crate::run;
 
 const NAME: &str = "cloudevents-demo";
 
-pub(crate) fn run(_args: &[String]) -> Result<ExitCode> {
+pub(crate) fn run(args: &[String]) -> Result<ExitCode> {
+    match args.first().map(String::as_str) {
+        None => {}
+        Some("consume") => return consume::run(),
+        Some(other) => anyhow::bail!("usage: cargo xtask demo [consume] (not `{other}`)"),
+    }
     let config = localstack::Config::from_env()?;
     let instance = localstack::start(&config)?;
     eprintln!("demo: LocalStack at {}", instance.endpoint());

@@ -32,6 +32,7 @@ tasks:
   ci                               fmt --check, clippy -D warnings, then test
   provision <args>                 the provisioner: apply|plan|verify|destroy (see --help)
   demo                             provision, forward the sample events, read them back
+  demo consume                     the same through NATS JetStream and forwarder consume, two destinations
   conformance [--endpoint-url URL] the conformance suite, with a JUnit report
   conformance run --producer CMD   the kit: CMD's deliveries compared with the vectors (see README)
   bench [--quick] [--reps N]       the forwarder against the SQS ceiling: target/bench/report.md
