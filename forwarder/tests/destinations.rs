@@ -49,19 +49,7 @@ async fn send_delivers_each_event_to_its_own_queue_and_dead_letters_the_unroutab
     let input = dir.join("in.ndjson");
     write_lines(&input, &lines);
     let dead = dir.join("dead.ndjson");
-    // Waited for off the runtime: the proxies' tasks need its workers meanwhile.
-    let mut send = forwarder();
-    send.arg("send")
-        .arg("--destinations")
-        .arg(&destinations)
-        .args(["--route-by", "tenant", "--summary-json", "--dead-letter"])
-        .arg(&dead)
-        .arg(&input);
-    let finished = tokio::task::spawn_blocking(move || {
-        Running::spawn(&mut send).wait(Duration::from_secs(120))
-    })
-    .await
-    .expect("send");
+    let finished = send_routed(&destinations, &dead, &input).await;
     let summary = summary(&finished);
     assert_eq!(finished.status.code(), Some(1), "{}", finished.stderr);
     assert_eq!(
@@ -305,19 +293,7 @@ async fn deliver_through_roles(
         .collect();
     let input = destinations.with_file_name("in.ndjson");
     write_lines(&input, &lines);
-    // Waited for off the runtime: the proxies' tasks need its workers meanwhile.
-    let mut send = forwarder();
-    send.arg("send")
-        .arg("--destinations")
-        .arg(&destinations)
-        .args(["--route-by", "tenant", "--summary-json", "--dead-letter"])
-        .arg(&dead)
-        .arg(&input);
-    let finished = tokio::task::spawn_blocking(move || {
-        Running::spawn(&mut send).wait(Duration::from_secs(120))
-    })
-    .await
-    .expect("send");
+    let finished = send_routed(&destinations, &dead, &input).await;
     let summary = summary(&finished);
     for (n, name) in ["acme", "globex"].iter().enumerate() {
         let assumed: Vec<(Option<String>, Option<String>)> = proxies[n]
@@ -370,6 +346,21 @@ async fn deliver_through_roles(
         );
     }
     assert_eq!(summary["destinations"]["initech"]["sent"].as_u64(), Some(0));
+}
+
+/// `forwarder send --destinations DIR --route-by tenant` of `input`, waited for off the
+/// runtime (a test's proxies need its workers meanwhile).
+async fn send_routed(destinations: &Path, dead: &Path, input: &Path) -> support::Finished {
+    let mut send = forwarder();
+    send.arg("send")
+        .arg("--destinations")
+        .arg(destinations)
+        .args(["--route-by", "tenant", "--summary-json", "--dead-letter"])
+        .arg(dead)
+        .arg(input);
+    tokio::task::spawn_blocking(move || Running::spawn(&mut send).wait(Duration::from_secs(120)))
+        .await
+        .expect("send")
 }
 
 fn read_connection(path: &Path) -> ForwarderConfig {
