@@ -5,7 +5,7 @@
 
 mod consume;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
@@ -24,18 +24,7 @@ pub(crate) fn run(args: &[String]) -> Result<ExitCode> {
     let config = localstack::Config::from_env()?;
     let instance = localstack::start(&config)?;
     eprintln!("demo: LocalStack at {}", instance.endpoint());
-    run::checked(run::cargo().args([
-        "build",
-        "-q",
-        "-p",
-        "provisioner",
-        "-p",
-        "forwarder",
-        "-p",
-        "conformance",
-        "--bins",
-    ]))?;
-    let bin = |name: &str| Path::new("target").join("debug").join(name);
+    build(&[])?;
     let out = Path::new("target").join("demo").join("forwarder.json");
     std::fs::create_dir_all(out.parent().context("no parent")?)?;
     run::checked(on_localstack(
@@ -84,4 +73,20 @@ pub(crate) fn run(args: &[String]) -> Result<ExitCode> {
          resources and `cargo xtask localstack down` stops it"
     );
     Ok(code)
+}
+
+/// Builds the binaries the demos run, and the forwarder's `examples`.
+fn build(examples: &[&str]) -> Result<()> {
+    let mut command = run::cargo();
+    command.args(["build", "-q", "-p", "provisioner", "-p", "forwarder"]);
+    command.args(["-p", "conformance", "--bins"]);
+    for example in examples {
+        command.args(["--example", example]);
+    }
+    run::checked(&mut command)
+}
+
+/// A binary (or, as `examples/NAME`, an example) of the debug build.
+fn bin(name: &str) -> PathBuf {
+    Path::new("target").join("debug").join(name)
 }

@@ -9,6 +9,7 @@ use std::process::{Command, ExitCode, Stdio};
 
 use anyhow::{Context, Result, bail};
 
+use super::bin;
 use crate::provision::on_localstack;
 use crate::run;
 
@@ -16,30 +17,8 @@ const TENANTS: [(&str, &str); 2] = [("acme", "user"), ("globex", "role")];
 const DURABLE: &str = "demo-forwarders";
 
 pub(crate) fn run() -> Result<ExitCode> {
-    run::checked(run::cargo().args([
-        "build",
-        "-q",
-        "-p",
-        "provisioner",
-        "-p",
-        "forwarder",
-        "-p",
-        "conformance",
-        "--bins",
-    ]))?;
-    run::checked(run::cargo().args([
-        "build",
-        "-q",
-        "-p",
-        "forwarder",
-        "--example",
-        "nats_stream",
-    ]))?;
-    let bin = |name: &str| Path::new("target").join("debug").join(name);
-    let nats_stream = Path::new("target")
-        .join("debug")
-        .join("examples")
-        .join("nats_stream");
+    super::build(&["nats_stream"])?;
+    let nats_stream = bin("examples/nats_stream");
     let instance = localstack::start(&localstack::Config::from_env()?)?;
     eprintln!("demo: LocalStack at {}", instance.endpoint());
     let nats = nats_launch::start(&nats_launch::Config::from_env()?)?;
