@@ -39,12 +39,7 @@ pub(crate) fn run(args: &[String]) -> Result<ExitCode> {
         instance.endpoint(),
         true,
     ))?;
-    let mut examples: Vec<_> = std::fs::read_dir("forwarder/examples")?
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e == "ndjson"))
-        .collect();
-    examples.sort();
+    let examples = sample_events()?;
     run::checked(
         std::process::Command::new(bin("forwarder"))
             .arg("send")
@@ -89,4 +84,15 @@ fn build(examples: &[&str]) -> Result<()> {
 /// A binary (or, as `examples/NAME`, an example) of the debug build.
 fn bin(name: &str) -> PathBuf {
     Path::new("target").join("debug").join(name)
+}
+
+/// The sample events, `forwarder/examples/*.ndjson`, in name order.
+fn sample_events() -> Result<Vec<PathBuf>> {
+    let mut examples: Vec<_> = std::fs::read_dir("forwarder/examples")?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "ndjson"))
+        .collect();
+    examples.sort();
+    Ok(examples)
 }

@@ -120,12 +120,7 @@ pub(crate) fn run() -> Result<ExitCode> {
 /// The sample events with a `tenant` extension, the tenants in turn (an event that names one
 /// keeps it), written to `dir/events.ndjson`; with how many each tenant got.
 fn routed_events(dir: &Path) -> Result<(PathBuf, String)> {
-    let mut examples: Vec<_> = std::fs::read_dir("forwarder/examples")?
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e == "ndjson"))
-        .collect();
-    examples.sort();
+    let examples = super::sample_events()?;
     let mut lines = Vec::new();
     let mut counts = [0usize; TENANTS.len()];
     for path in &examples {
