@@ -520,7 +520,18 @@ fn describe(error: &BatchError) -> String {
         SdkError::DispatchFailure(failure) if failure.is_timeout() => {
             "connection timed out".to_owned()
         }
-        SdkError::DispatchFailure(_) => "request could not be sent".to_owned(),
+        // Such as credentials that could not be had (a role that cannot be assumed): the
+        // causes say which.
+        SdkError::DispatchFailure(_) => {
+            let mut text = "request could not be sent".to_owned();
+            let mut cause = std::error::Error::source(error);
+            while let Some(error) = cause {
+                text.push_str(": ");
+                text.push_str(&error.to_string().replace('\n', " "));
+                cause = error.source();
+            }
+            text
+        }
         SdkError::ResponseError(_) => "the answer could not be read".to_owned(),
         SdkError::ServiceError(context) => format!(
             "HTTP {} {}: {}",

@@ -12,6 +12,7 @@
 //! example, so that xtask does not build the AWS SDK. The workloads (NDJSON) and the results
 //! (`report.{md,json,svg}`) go to `target/bench/`.
 
+mod consume;
 mod delay;
 mod idle;
 mod measure;
@@ -40,6 +41,9 @@ use schedule::measure_workload;
 use settings::{Settings, USAGE};
 
 pub(crate) fn run(args: &[String]) -> Result<ExitCode> {
+    if args.first().is_some_and(|a| a == "consume") {
+        return consume::run(&args[1..]);
+    }
     if args.iter().any(|a| a == "-h" || a == "--help") {
         eprintln!("{USAGE}");
         return Ok(ExitCode::SUCCESS);

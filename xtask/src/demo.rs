@@ -1,8 +1,11 @@
 //! `cargo xtask demo`: the main job on the embedded LocalStack. Provision a queue and a scoped
 //! user (and prove its least privilege), forward the sample events under `forwarder/examples/` with that user's key, and read
-//! back and judge what the queue holds.
+//! back and judge what the queue holds. `cargo xtask demo consume` shows the consume path
+//! (`consume.rs`).
 
-use std::path::Path;
+mod consume;
+
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
@@ -12,22 +15,16 @@ use crate::run;
 
 const NAME: &str = "cloudevents-demo";
 
-pub(crate) fn run(_args: &[String]) -> Result<ExitCode> {
+pub(crate) fn run(args: &[String]) -> Result<ExitCode> {
+    match args.first().map(String::as_str) {
+        None => {}
+        Some("consume") => return consume::run(),
+        Some(other) => anyhow::bail!("usage: cargo xtask demo [consume] (not `{other}`)"),
+    }
     let config = localstack::Config::from_env()?;
     let instance = localstack::start(&config)?;
     eprintln!("demo: LocalStack at {}", instance.endpoint());
-    run::checked(run::cargo().args([
-        "build",
-        "-q",
-        "-p",
-        "provisioner",
-        "-p",
-        "forwarder",
-        "-p",
-        "conformance",
-        "--bins",
-    ]))?;
-    let bin = |name: &str| Path::new("target").join("debug").join(name);
+    build(&[])?;
     let out = Path::new("target").join("demo").join("forwarder.json");
     std::fs::create_dir_all(out.parent().context("no parent")?)?;
     run::checked(on_localstack(
@@ -42,12 +39,7 @@ pub(crate) fn run(_args: &[String]) -> Result<ExitCode> {
         instance.endpoint(),
         true,
     ))?;
-    let mut examples: Vec<_> = std::fs::read_dir("forwarder/examples")?
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e == "ndjson"))
-        .collect();
-    examples.sort();
+    let examples = sample_events()?;
     run::checked(
         std::process::Command::new(bin("forwarder"))
             .arg("send")
@@ -76,4 +68,31 @@ pub(crate) fn run(_args: &[String]) -> Result<ExitCode> {
          resources and `cargo xtask localstack down` stops it"
     );
     Ok(code)
+}
+
+/// Builds the binaries the demos run, and the forwarder's `examples`.
+fn build(examples: &[&str]) -> Result<()> {
+    let mut command = run::cargo();
+    command.args(["build", "-q", "-p", "provisioner", "-p", "forwarder"]);
+    command.args(["-p", "conformance", "--bins"]);
+    for example in examples {
+        command.args(["--example", example]);
+    }
+    run::checked(&mut command)
+}
+
+/// A binary (or, as `examples/NAME`, an example) of the debug build.
+fn bin(name: &str) -> PathBuf {
+    Path::new("target").join("debug").join(name)
+}
+
+/// The sample events, `forwarder/examples/*.ndjson`, in name order.
+fn sample_events() -> Result<Vec<PathBuf>> {
+    let mut examples: Vec<_> = std::fs::read_dir("forwarder/examples")?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "ndjson"))
+        .collect();
+    examples.sort();
+    Ok(examples)
 }

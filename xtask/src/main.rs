@@ -32,9 +32,11 @@ tasks:
   ci                               fmt --check, clippy -D warnings, then test
   provision <args>                 the provisioner: apply|plan|verify|destroy (see --help)
   demo                             provision, forward the sample events, read them back
+  demo consume                     the same through NATS JetStream and forwarder consume, two destinations
   conformance [--endpoint-url URL] the conformance suite, with a JUnit report
   conformance run --producer CMD   the kit: CMD's deliveries compared with the vectors (see README)
   bench [--quick] [--reps N]       the forwarder against the SQS ceiling: target/bench/report.md
+  bench consume [--quick] [--reps N]  forwarder consume: instances, 100 destinations, a black hole
   soak [--events N]                the fault scenarios at length: target/soak/report.md
   fuzz [--seconds N]               the parser's fuzz target for a bounded time (cargo fuzz)
 ";

@@ -12,7 +12,7 @@
 //! the upstream side is a reqwest client.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -83,6 +83,8 @@ pub struct Stats {
     pub sender_faults: AtomicU64,
     /// Entries failed with `SenderFault: false`.
     pub server_faults: AtomicU64,
+    /// The bodies of the query-protocol requests (STS's `Action=...` forms), as they came.
+    pub query_requests: Mutex<Vec<String>>,
 }
 
 impl Stats {
@@ -232,6 +234,15 @@ async fn connection(mut client: TcpStream, shared: Arc<Shared>) {
             return;
         };
         let index = shared.stats.requests.fetch_add(1, Ordering::Relaxed);
+        if request.body.starts_with(b"Action=") {
+            let body = String::from_utf8_lossy(&request.body).into_owned();
+            shared
+                .stats
+                .query_requests
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(body);
+        }
         let fault = decide(&shared, index, &request);
         let delay = shared.schedule.delay;
         if !delay.is_zero() && !matches!(fault, Fault::BlackHole(_)) {
