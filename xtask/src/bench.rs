@@ -55,16 +55,7 @@ pub(crate) fn run(args: &[String]) -> Result<ExitCode> {
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
 
     let phase = Instant::now();
-    run::checked(run::cargo().args([
-        "build",
-        "--release",
-        "-p",
-        "forwarder",
-        "--bin",
-        "forwarder",
-        "--example",
-        "sqs_load",
-    ]))?;
+    build_release(&["sqs_load"])?;
     timings.push(("release build".to_owned(), phase.elapsed().as_secs_f64()));
 
     let phase = Instant::now();
@@ -172,4 +163,21 @@ fn target_dir() -> PathBuf {
         .filter(|dir| !dir.is_empty())
         .map(PathBuf::from)
         .unwrap_or_else(|| localstack::project_root().join("target"))
+}
+
+/// Builds the release forwarder and the forwarder's `examples` the bench runs.
+fn build_release(examples: &[&str]) -> Result<()> {
+    let mut command = run::cargo();
+    command.args([
+        "build",
+        "--release",
+        "-p",
+        "forwarder",
+        "--bin",
+        "forwarder",
+    ]);
+    for example in examples {
+        command.args(["--example", example]);
+    }
+    run::checked(&mut command)
 }

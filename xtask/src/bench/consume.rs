@@ -19,8 +19,6 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 
-use crate::run;
-
 const OUTAGE: Duration = Duration::from_secs(15);
 
 pub(crate) fn run(args: &[String]) -> Result<ExitCode> {
@@ -34,18 +32,7 @@ pub(crate) fn run(args: &[String]) -> Result<ExitCode> {
         None => 3,
     };
     let events: usize = if quick { 4_000 } else { 20_000 };
-    run::checked(run::cargo().args([
-        "build",
-        "--release",
-        "-p",
-        "forwarder",
-        "--bin",
-        "forwarder",
-        "--example",
-        "sqs_load",
-        "--example",
-        "nats_stream",
-    ]))?;
+    super::build_release(&["sqs_load", "nats_stream"])?;
     let target = super::target_dir();
     let dir = target.join("bench").join("consume");
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
