@@ -177,14 +177,7 @@ async fn a_dead_destination_holds_back_only_its_own_and_sighup_adds_one() {
     let ids = id_counts(&added.read_all().await);
     assert_eq!(ids.keys().collect::<Vec<_>>(), ["new-1"]);
 
-    let metrics = client
-        .get(format!("{url}/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = support::metrics_text(&client, &url).await;
     for line in [
         "forwarder_events_sent_total{destination=\"acme\"} 10",
         "forwarder_events_sent_total{destination=\"added\"} 1",

@@ -444,14 +444,7 @@ async fn check_serve(scenario: &Scenario) -> (Accounting, Value) {
         producer.await.expect("producer");
     }
     let metrics = if scenario.sigterm_after_requests.is_none() {
-        let metrics = client
-            .get(format!("{url}/metrics"))
-            .send()
-            .await
-            .expect("metrics")
-            .text()
-            .await
-            .expect("metrics text");
+        let metrics = support::metrics_text(&client, &url).await;
         running.terminate();
         Some(metrics)
     } else {

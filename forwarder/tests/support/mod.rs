@@ -432,3 +432,15 @@ pub fn routed_event(id: &str, tenant: Option<&str>) -> String {
         r#"{{"specversion":"1.0","id":"{id}","source":"/platform","type":"com.example.routed"{tenant},"data":{{"id":"{id}"}}}}"#
     )
 }
+
+/// The Prometheus text a running forwarder serves at `{base}/metrics`.
+pub async fn metrics_text(client: &reqwest::Client, base: &str) -> String {
+    client
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("metrics text")
+}
