@@ -75,8 +75,11 @@ fn write_value(raw: &str, out: &mut String, whitespace: Whitespace) {
     let mut i = 0;
     let mut in_string = false;
     while i < b.len() {
-        let c = b[i];
         if in_string {
+            i += plain_run(&b[i..]);
+            let Some(&c) = b.get(i) else {
+                break;
+            };
             match c {
                 b'\\' => {
                     i += 2;
@@ -109,7 +112,7 @@ fn write_value(raw: &str, out: &mut String, whitespace: Whitespace) {
                 _ => {}
             }
         } else {
-            match c {
+            match b[i] {
                 b'"' => in_string = true,
                 b' ' | b'\t' | b'\n' | b'\r' if whitespace == Whitespace::Drop => {
                     out.push_str(&raw[copied..i]);
@@ -126,6 +129,20 @@ fn write_value(raw: &str, out: &mut String, whitespace: Whitespace) {
 }
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// The length of the run at the start of `s`, inside a string, that is copied as it is: up to the
+/// next quote, backslash, 0xEF (the first byte of U+FFFE and U+FFFF) or control character. The
+/// search is memchr's; the test for control characters has no branch, so it is vectorised, and
+/// the run is searched again byte by byte only when it holds one (never in valid JSON).
+fn plain_run(s: &[u8]) -> usize {
+    let end = memchr::memchr3(b'"', b'\\', 0xEF, s).unwrap_or(s.len());
+    let run = &s[..end];
+    if run.iter().fold(false, |control, &b| control | (b < 0x20)) {
+        run.iter().position(|&b| b < 0x20).unwrap_or(end)
+    } else {
+        end
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -193,6 +210,55 @@ mod tests {
             "{\"specversion\":\"1.0\",\"id\":\"1\",\"source\":\"/s\",\"type\":\"t\",\"ext\":\"\u{FFFD}\u{10FFFD}\u{E000}\u{D7FF}\",\"data\":{\"\u{FFFF}\":\"\\\"\u{FFFE}\\\\\u{FFFF}\"}}",
             "{\"specversion\":\"1.0\",\"id\":\"1\",\"source\":\"/s\",\"type\":\"t\",\"ext\":\"\u{FFFD}\u{10FFFD}\u{E000}\u{D7FF}\",\"data\":{\"\\uffff\":\"\\\"\\ufffe\\\\\\uffff\"}}",
         );
+    }
+
+    /// The definition, one byte at a time: outside strings whitespace is dropped, inside them
+    /// U+FFFE, U+FFFF and control characters become `\\uXXXX`, and everything else is copied.
+    fn reference(raw: &str) -> String {
+        let mut out = String::new();
+        let (mut in_string, mut escaped) = (false, false);
+        for c in raw.chars() {
+            if !in_string {
+                in_string = c == '"';
+                if !matches!(c, ' ' | '\t' | '\n' | '\r') {
+                    out.push(c);
+                }
+                continue;
+            }
+            match c {
+                _ if escaped => escaped = false,
+                '\\' => escaped = true,
+                '"' => in_string = false,
+                '\u{fffe}' | '\u{ffff}' | '\0'..='\u{1f}' => {
+                    out.push_str(&format!("\\u{:04x}", u32::from(c)));
+                    continue;
+                }
+                _ => {}
+            }
+            out.push(c);
+        }
+        out
+    }
+
+    /// The fast path through strings agrees with the definition on strings and whitespace
+    /// mixed at every length around each special character.
+    #[test]
+    fn skipping_plain_runs_agrees_with_the_definition() {
+        let pieces = [
+            "\"", "\\\\", "\\\"", " ", "\n", "\u{fffe}", "\u{ffff}", "\u{fffd}", "\u{f000}",
+            "\u{1}", "\u{1f}", "é", "{", ":", "1",
+        ];
+        let mut rng = fastrand::Rng::with_seed(3);
+        for _ in 0..20_000 {
+            let mut raw = String::new();
+            for _ in 0..rng.usize(0..8) {
+                raw.push_str(&"a".repeat(rng.usize(0..70)));
+                raw.push_str(pieces[rng.usize(0..pieces.len())]);
+            }
+            let mut out = String::new();
+            write_value(&raw, &mut out, Whitespace::Drop);
+            assert_eq!(out, reference(&raw), "{raw:?}");
+        }
     }
 
     #[test]

@@ -62,7 +62,7 @@ impl<R: BufRead> LineReader<R> {
                 break;
             }
             seen_any = true;
-            let (chunk, found_end) = match buffer.iter().position(|&b| b == b'\n') {
+            let (chunk, found_end) = match memchr::memchr(b'\n', buffer) {
                 Some(i) => (&buffer[..i], true),
                 None => (buffer, false),
             };

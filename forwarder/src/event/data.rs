@@ -9,7 +9,7 @@ use base64::engine::general_purpose::STANDARD;
 
 use super::error::{EventError, Rule, Shown, invalid, kind};
 use super::model::Event;
-use super::string::string;
+use super::string::{check_characters, json_string};
 use super::syntax::is_json_media_type;
 
 /// The deepest nesting of arrays and objects in a whole event, the top-level object included.
@@ -40,16 +40,36 @@ pub(super) fn check_data(name: &str, raw: &str) -> Result<(), EventError> {
 }
 
 /// Checks that `data_base64` is a string of standard, padded base64 and decodes the string.
+///
+/// Every character of the base64 alphabet is one the String type allows, so the character rule
+/// is checked only when the text is not base64: a control character is then named as such.
 pub(super) fn check_base64<'a>(name: &str, raw: &'a str) -> Result<Cow<'a, str>, EventError> {
-    let text = string(name, raw)?;
-    if STANDARD.decode(text.as_bytes()).is_err() {
-        return Err(invalid(
-            name,
-            Rule::Base64,
-            "not valid base64 (standard alphabet, with padding)".to_owned(),
-        ));
+    let text = json_string(name, raw)?;
+    if is_base64(text.as_bytes()) {
+        return Ok(text);
     }
-    Ok(text)
+    check_characters(name, &text)?;
+    Err(invalid(
+        name,
+        Rule::Base64,
+        "not valid base64 (standard alphabet, with padding)".to_owned(),
+    ))
+}
+
+/// Base64 characters decoded by one step of [`is_base64`]: a multiple of four, so that only the
+/// last step can hold padding.
+const BASE64_STEP: usize = 4 * 1024;
+
+/// Whether `text` is standard, padded base64, as [`STANDARD`] decodes it, without allocating:
+/// it is decoded a step at a time into a buffer on the stack. Padded base64 is a sequence of
+/// four-character groups each decoded on its own, so the steps decode exactly when the whole
+/// does.
+fn is_base64(text: &[u8]) -> bool {
+    let mut buffer = [0u8; BASE64_STEP / 4 * 3];
+    text.len().is_multiple_of(4)
+        && text
+            .chunks(BASE64_STEP)
+            .all(|step| STANDARD.decode_slice(step, &mut buffer).is_ok())
 }
 
 /// Checks that `data` is a string unless `datacontenttype` declares JSON (or is absent, which
@@ -120,33 +140,38 @@ fn lone_surrogate(raw: &str) -> Option<&str> {
 }
 
 /// Whether valid JSON text nests arrays and objects deeper than `max`. A loop, not recursion, so
-/// any depth is safe.
+/// any depth is safe; strings are crossed by memchr's search for their closing quote.
 fn depth_exceeds(raw: &str, max: usize) -> bool {
+    let b = raw.as_bytes();
     let mut depth = 0usize;
-    let mut in_string = false;
-    let mut escaped = false;
-    for &b in raw.as_bytes() {
-        if in_string {
-            if escaped {
-                escaped = false;
-            } else if b == b'\\' {
-                escaped = true;
-            } else if b == b'"' {
-                in_string = false;
-            }
-        } else {
-            match b {
-                b'"' => in_string = true,
-                b'[' | b'{' => {
-                    depth += 1;
-                    if depth > max {
-                        return true;
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'"' => {
+                // To the closing quote, over every escape.
+                i += 1;
+                loop {
+                    let rest = b.get(i..).unwrap_or_default();
+                    match memchr::memchr2(b'"', b'\\', rest) {
+                        Some(at) if rest[at] == b'\\' => i += at + 2,
+                        Some(at) => {
+                            i += at;
+                            break;
+                        }
+                        None => return false,
                     }
                 }
-                b']' | b'}' => depth = depth.saturating_sub(1),
-                _ => {}
             }
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > max {
+                    return true;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
         }
+        i += 1;
     }
     false
 }
@@ -155,6 +180,85 @@ fn depth_exceeds(raw: &str, max: usize) -> bool {
 mod tests {
     use super::*;
     use crate::event::testing::{check, event};
+
+    /// The definition of [`depth_exceeds`], one byte at a time.
+    fn depth_by_bytes(raw: &str, max: usize) -> bool {
+        let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+        for &b in raw.as_bytes() {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' if in_string => escaped = true,
+                b'"' => in_string = !in_string,
+                b'[' | b'{' if !in_string => {
+                    depth += 1;
+                    if depth > max {
+                        return true;
+                    }
+                }
+                b']' | b'}' if !in_string => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+        }
+        false
+    }
+
+    /// Crossing strings by search agrees with reading every byte, brackets inside strings and
+    /// escaped quotes included.
+    #[test]
+    fn depth_by_search_agrees_with_depth_by_bytes() {
+        let pieces = ["[", "]", "{", "}", "\"", "\\\"", "\\\\", "a", ",", "1"];
+        let mut rng = fastrand::Rng::with_seed(11);
+        for _ in 0..20_000 {
+            let raw: String = (0..rng.usize(0..40))
+                .map(|_| pieces[rng.usize(0..pieces.len())])
+                .collect();
+            for max in [0, 1, 3] {
+                assert_eq!(
+                    depth_exceeds(&raw, max),
+                    depth_by_bytes(&raw, max),
+                    "{raw:?} {max}"
+                );
+            }
+        }
+    }
+
+    /// Decoding a step at a time agrees with decoding the whole text at once, on text of
+    /// lengths around the steps' boundaries with padding, bad characters and non-canonical
+    /// trailing bits in every place.
+    #[test]
+    fn stepwise_decoding_agrees_with_decoding_at_once() {
+        let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        let mut rng = fastrand::Rng::with_seed(7);
+        let mut accepted = 0;
+        for _ in 0..3_000 {
+            let groups = BASE64_STEP / 4 * rng.usize(0..3) + rng.usize(0..4);
+            let mut text: Vec<u8> = (0..groups * 4)
+                .map(|_| alphabet[rng.usize(0..alphabet.len())])
+                .collect();
+            match rng.u8(0..6) {
+                // Valid padding, as an encoder writes it.
+                0 if !text.is_empty() => {
+                    let bytes = STANDARD.decode(&text).expect("unpadded groups decode");
+                    let cut = bytes.len() - rng.usize(1..=2.min(bytes.len()));
+                    text = STANDARD.encode(&bytes[..cut]).into_bytes();
+                }
+                // One character anywhere replaced by padding, a bad byte or a control.
+                1 | 2 if !text.is_empty() => {
+                    let at = rng.usize(0..text.len());
+                    text[at] = [b'=', b'-', b'\n', b' ', 0xC3][rng.usize(0..5)];
+                }
+                // A length that is not a multiple of four.
+                3 if !text.is_empty() => {
+                    text.pop();
+                }
+                _ => {}
+            }
+            let expected = STANDARD.decode(&text).is_ok();
+            accepted += usize::from(expected);
+            assert_eq!(is_base64(&text), expected, "{} bytes", text.len());
+        }
+        assert!(accepted > 1_000, "the cases cover valid base64: {accepted}");
+    }
 
     #[test]
     fn lone_surrogates_anywhere_in_data() {
