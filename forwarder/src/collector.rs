@@ -19,6 +19,7 @@ use tokio::sync::{OwnedSemaphorePermit, mpsc, watch};
 use crate::checkpoint::{Checkpoint, Mark};
 use crate::dead_letter::{DeadLetter, Record};
 use crate::destinations::Queued;
+use crate::message::Kept;
 use crate::pipeline::Delivery;
 use crate::watermark::Watermarks;
 
@@ -30,7 +31,7 @@ pub(crate) struct Origin {
     pub(crate) file: Arc<str>,
     pub(crate) number: u64,
     pub(crate) end: u64,
-    pub(crate) line: Option<Vec<u8>>,
+    pub(crate) line: Option<Kept>,
     pub(crate) budget: OwnedSemaphorePermit,
     /// Its place in the window of lines taken in (a single queue only).
     pub(crate) window: Option<OwnedSemaphorePermit>,
@@ -193,7 +194,7 @@ impl<R: FnMut(&str)> Collector<R> {
             file: &origin.file,
             line: origin.number,
             reason,
-            original: origin.line.as_deref(),
+            original: origin.line.as_ref().map(Kept::as_bytes),
         };
         match dead_letter.write(&record) {
             Ok(()) => {

@@ -3,6 +3,7 @@
 //! SQS could not take it. Shared by `send` and `serve`.
 
 use std::fmt::Write as _;
+use std::sync::Arc;
 
 use thiserror::Error;
 
@@ -51,8 +52,9 @@ pub struct MessageOptions {
 /// when it is over the SQS limit; the batcher uses that size as it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outgoing {
-    /// The CloudEvent, encoded.
-    pub body: String,
+    /// The CloudEvent, encoded; shared with the input line when it is that line byte for byte
+    /// (see [`share_line`]), so that a large event is held once while it is sent.
+    pub body: Arc<String>,
     /// String message attributes.
     pub attributes: Vec<(String, String)>,
     /// FIFO (or fair queue) message group.
@@ -99,7 +101,7 @@ impl Outgoing {
             }
         })?;
         Ok(Outgoing {
-            body,
+            body: Arc::new(body),
             attributes,
             group_id,
             dedup_id,
@@ -150,6 +152,44 @@ pub fn to_message(event: &Event, options: &MessageOptions) -> Result<Outgoing, M
     let mut message = Outgoing::new(body, attributes, group, dedup)?;
     message.fallback = fallback;
     Ok(message)
+}
+
+/// The input line, kept for the dead-letter file while its event is sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Kept {
+    /// The line as it was read.
+    Line(Vec<u8>),
+    /// The line is the message's body, byte for byte, and shares its buffer.
+    Body(Arc<String>),
+}
+
+impl Kept {
+    /// The line's bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        match self {
+            Kept::Line(line) => line,
+            Kept::Body(body) => body.as_bytes(),
+        }
+    }
+}
+
+/// Keeps `line` for the dead-letter file; when `message`'s body is the line itself, byte for
+/// byte (an event already in the canonical form, as producers usually write it), the body takes
+/// the line's buffer and the encoded copy is dropped: a large event is then held once, not
+/// twice, from the moment it is read until SQS has answered.
+pub fn share_line(message: &mut Outgoing, line: Vec<u8>) -> Kept {
+    if message.body.as_bytes() != line.as_slice() {
+        return Kept::Line(line);
+    }
+    match String::from_utf8(line) {
+        Ok(text) => {
+            let shared = Arc::new(text);
+            message.body = Arc::clone(&shared);
+            Kept::Body(shared)
+        }
+        // Not reached: the line equals a body, which is UTF-8.
+        Err(error) => Kept::Line(error.into_bytes()),
+    }
 }
 
 /// The most message attributes on one message.
@@ -256,6 +296,47 @@ mod tests {
 
     fn allowed(id: &str) -> bool {
         !id.is_empty() && id.len() <= MAX_ID_CHARS && id.bytes().all(|b| b.is_ascii_graphic())
+    }
+
+    /// The message for `line` in `mode`, and what is kept of the line.
+    fn shared(line: &str, content_mode: ContentMode) -> (Outgoing, Kept) {
+        let event = parse_event(line.as_bytes()).expect("the test event is valid");
+        let options = MessageOptions {
+            content_mode,
+            ..MessageOptions::default()
+        };
+        let mut message = to_message(&event, &options).expect("a message");
+        let kept = share_line(&mut message, line.as_bytes().to_vec());
+        assert_eq!(kept.as_bytes(), line.as_bytes(), "the line is kept as read");
+        (message, kept)
+    }
+
+    #[test]
+    fn a_canonical_line_is_its_body_and_held_once() {
+        let line = r#"{"specversion":"1.0","id":"1","source":"/s","type":"t","data":{"n":1.50}}"#;
+        let (message, kept) = shared(line, ContentMode::Structured);
+        assert_eq!(message.body.as_str(), line);
+        let Kept::Body(body) = kept else {
+            panic!("a canonical line shares the body: {kept:?}");
+        };
+        assert!(Arc::ptr_eq(&body, &message.body), "one buffer, not two");
+    }
+
+    #[test]
+    fn other_lines_are_kept_beside_their_body() {
+        // Whitespace: the body differs from the line.
+        let line = r#"{"specversion":"1.0", "id":"1","source":"/s","type":"t"}"#;
+        let (message, kept) = shared(line, ContentMode::Structured);
+        assert_eq!(
+            message.body.as_str(),
+            r#"{"specversion":"1.0","id":"1","source":"/s","type":"t"}"#
+        );
+        assert!(matches!(kept, Kept::Line(_)), "{kept:?}");
+        // Binary mode: the body is the data alone.
+        let line = r#"{"specversion":"1.0","id":"1","source":"/s","type":"t","data":{"n":1}}"#;
+        let (message, kept) = shared(line, ContentMode::Binary);
+        assert_eq!(message.body.as_str(), r#"{"n":1}"#);
+        assert!(matches!(kept, Kept::Line(_)), "{kept:?}");
     }
 
     #[test]

@@ -23,11 +23,11 @@ use crate::checkpoint::{Checkpoint, Mark};
 use crate::collector::{Collector, Counts, Origin, Outcome};
 use crate::concurrency::Concurrency;
 use crate::dead_letter::DeadLetter;
-use crate::destinations::Destinations;
+use crate::destinations::{Destination, Destinations};
 use crate::event::{Event, parse_event};
 use crate::glob::glob_match;
 use crate::input::Line;
-use crate::message::{MessageOptions, to_message};
+use crate::message::{Kept, MessageOptions, Outgoing, share_line, to_message};
 use crate::metrics::Metrics;
 use crate::reader::{BUDGET_KIB, Item, Read, Reading, read_inputs};
 
@@ -456,12 +456,12 @@ impl MainLoop<'_> {
                 if let Some(progress) = &self.progress {
                     progress.store(self.summary.read, Ordering::Relaxed);
                 }
-                let outcome = if aborted {
-                    Outcome::Aborted
+                if aborted {
+                    (Some(Kept::Line(text)), Outcome::Aborted)
                 } else {
-                    self.outcome(&text).await
-                };
-                (Some(text), outcome)
+                    let (kept, outcome) = self.outcome(text).await;
+                    (Some(kept), outcome)
+                }
             }
         };
         let origin = Origin {
@@ -477,8 +477,21 @@ impl MainLoop<'_> {
         let _ = self.outcomes.send((origin, outcome)).await;
     }
 
-    /// Parses, filters and queues one line.
-    async fn outcome(&mut self, text: &[u8]) -> Outcome {
+    /// Parses, filters and queues one line; the line comes back to be kept for the dead-letter
+    /// file (sharing its message's body when it can).
+    async fn outcome(&mut self, text: Vec<u8>) -> (Kept, Outcome) {
+        match self.message(&text) {
+            Ok((mut message, destination)) => {
+                let kept = share_line(&mut message, text);
+                (kept, Outcome::Pending(destination.submit(message)))
+            }
+            Err(outcome) => (Kept::Line(text), outcome),
+        }
+    }
+
+    /// Parses, filters and routes one line into its message and destination, or says what
+    /// became of it instead.
+    fn message(&mut self, text: &[u8]) -> Result<(Outgoing, Arc<Destination>), Outcome> {
         let options = self.options;
         let event = match &options.wrap {
             Some(wrap) => Event::wrap(text, &wrap.source, &wrap.ty, wrap.subject.as_deref()),
@@ -488,28 +501,28 @@ impl MainLoop<'_> {
             Ok(event) => event,
             Err(error) => {
                 Metrics::inc(&self.targets.metrics().refused);
-                return Outcome::Refused(error.to_string());
+                return Err(Outcome::Refused(error.to_string()));
             }
         };
         if !wanted(event.ty(), options) {
             self.summary.filtered += 1;
-            return Outcome::Skipped;
+            return Err(Outcome::Skipped);
         }
         let destination = match self.targets.route(&event) {
             Ok(destination) => destination,
             Err(reason) => {
                 Metrics::inc(&self.targets.metrics().refused);
-                return Outcome::Refused(reason.to_string());
+                return Err(Outcome::Refused(reason.to_string()));
             }
         };
         let message = match to_message(&event, destination.message_options()) {
             Ok(message) => message,
             Err(reason) => {
                 Metrics::inc(&self.targets.metrics().refused);
-                return Outcome::Refused(reason.to_string());
+                return Err(Outcome::Refused(reason.to_string()));
             }
         };
-        Outcome::Pending(destination.submit(message))
+        Ok((message, destination))
     }
 
     /// A place in the window of lines taken in; none once a second signal has come.

@@ -93,7 +93,7 @@ impl Sqs {
                     .collect();
                 SendMessageBatchRequestEntry::builder()
                     .id(i.to_string())
-                    .message_body(&m.body)
+                    .message_body(m.body.as_str())
                     .set_message_attributes((!attributes.is_empty()).then_some(attributes))
                     .set_message_group_id(m.group_id.clone())
                     .set_message_deduplication_id(m.dedup_id.clone())
