@@ -27,7 +27,13 @@
 //! - a clean window in which the limit was reached (a request was sent with the limit in
 //!   flight) raises it: doubled until the first cut (slow start), then by one;
 //! - after a cut, as many observations as the old limit are ignored: they answer requests sent
-//!   under it.
+//!   under it;
+//! - a slow round trip alone never takes the limit below [`Config::floor`] (8, the fixed default
+//!   of old): on a server bound by its own CPU, such as LocalStack, a request costs the server
+//!   less when others wait beside it (3.3 ms of LocalStack's CPU per request at 64 in flight,
+//!   3.9 ms at 2, in `cargo xtask bench`), which no round trip shows, so fewer than 8 lost a
+//!   fifth of the throughput there; a server that is really overloaded throttles or fails, and
+//!   those cut to 1.
 //!
 //! The baseline is the least median round trip of the last [`Config::history`] windows, a
 //! moving minimum. The limit stays within `1..=max`.
@@ -153,6 +159,8 @@ pub struct Config {
     /// Windows whose median round trips the baseline is the least of: longer than one climb from
     /// the capacity to `tolerance` times it, so that the baseline is never a queueing window.
     pub history: usize,
+    /// The least limit a slow round trip alone cuts to; throttling and failures cut below it.
+    pub floor: usize,
 }
 
 impl Config {
@@ -166,6 +174,7 @@ impl Config {
             failure_decrease: 0.9,
             congestion_decrease: (0.5, 0.9),
             history: max.get().max(16),
+            floor: 8.min(max.get()),
         }
     }
 }
@@ -339,7 +348,10 @@ impl Controller {
                 } else if was_congested {
                     let (lowest, highest) = self.config.congestion_decrease;
                     let gradient = least.as_secs_f64() / rtt.as_secs_f64();
-                    self.cut((gradient * highest).clamp(lowest, highest));
+                    if self.limit > self.config.floor {
+                        self.cut((gradient * highest).clamp(lowest, highest));
+                        self.limit = self.limit.max(self.config.floor);
+                    }
                 } else {
                     // A slow window alone may be noise; the next one decides.
                     self.congested = true;

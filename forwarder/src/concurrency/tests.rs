@@ -205,7 +205,8 @@ fn converges_near_the_capacity_of_a_queueing_server() {
             let requests = (server.capacity() * 20.0) as usize;
             let trace = simulate(server, auto(64), requests, seed);
             let settled = trace.end / 4;
-            let c = workers as f64;
+            // Below the floor, a slow round trip alone does not cut: the limit holds there.
+            let c = workers.max(auto(64).floor) as f64;
             let (least, most) = trace
                 .after(settled)
                 .fold((usize::MAX, 0), |(l, m), x| (l.min(x), m.max(x)));
@@ -307,6 +308,30 @@ fn stays_near_the_point_where_throttling_starts() {
             "seed {seed}: {:.1}% throttled",
             throttled * 100.0
         );
+    }
+}
+
+#[test]
+fn a_slow_round_trip_alone_stops_at_the_floor_and_throttling_goes_below() {
+    for seed in SEEDS {
+        // Two workers: past 2 in flight every request waits, but only the round trip says so.
+        let server = Server::queueing(2, 2);
+        let requests = (server.capacity() * 20.0) as usize;
+        let trace = simulate(server, auto(64), requests, seed);
+        let settled: Vec<usize> = trace.after(trace.end / 4).collect();
+        assert!(
+            settled.iter().all(|limit| *limit >= 8),
+            "seed {seed}: down to {:?}",
+            settled.iter().min()
+        );
+        // A server that throttles past 3 in flight takes the limit under the floor.
+        let server = Server {
+            throttle_above: Some(3),
+            ..Server::queueing(64, 20)
+        };
+        let trace = simulate(server, auto(64), 20_000, seed);
+        let mean = trace.mean_after(trace.end / 4);
+        assert!(mean <= 4.0, "seed {seed}: mean limit {mean:.1}");
     }
 }
 
