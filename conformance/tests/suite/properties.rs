@@ -256,7 +256,7 @@ fn expect(line: &str, options: &MessageOptions) -> Expected {
         .unwrap_or_else(|err| panic!("no message for a generated event ({err}): {line}"));
     Expected {
         line: line.to_owned(),
-        body: outgoing.body,
+        body: std::sync::Arc::unwrap_or_clone(outgoing.body),
         attributes: outgoing.attributes.into_iter().collect(),
         group: outgoing.group_id,
     }
