@@ -459,7 +459,7 @@ impl MainLoop<'_> {
                 if aborted {
                     (Some(Kept::Line(text)), Outcome::Aborted)
                 } else {
-                    let (kept, outcome) = self.outcome(text).await;
+                    let (kept, outcome) = self.outcome(text);
                     (Some(kept), outcome)
                 }
             }
@@ -479,7 +479,7 @@ impl MainLoop<'_> {
 
     /// Parses, filters and queues one line; the line comes back to be kept for the dead-letter
     /// file (sharing its message's body when it can).
-    async fn outcome(&mut self, text: Vec<u8>) -> (Kept, Outcome) {
+    fn outcome(&mut self, text: Vec<u8>) -> (Kept, Outcome) {
         match self.message(&text) {
             Ok((mut message, destination)) => {
                 let kept = share_line(&mut message, text);
