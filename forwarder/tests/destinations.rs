@@ -18,12 +18,23 @@ use support::{
 };
 use testkit::TempDir;
 
-/// A port nothing listens on: connections are refused at once.
-fn closed_endpoint() -> String {
+/// An endpoint nothing listens on, so connections to it are refused at once: the local port
+/// of a client connection, which no listener can take while the connection holds it (a port
+/// merely given up would be free for any other test to listen on).
+struct ClosedEndpoint {
+    url: String,
+    _held: (std::net::TcpListener, std::net::TcpStream),
+}
+
+fn closed_endpoint() -> ClosedEndpoint {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = listener.local_addr().expect("address").port();
-    drop(listener);
-    format!("http://127.0.0.1:{port}")
+    let client = std::net::TcpStream::connect(listener.local_addr().expect("address"))
+        .expect("connect to our own listener");
+    let port = client.local_addr().expect("client address").port();
+    ClosedEndpoint {
+        url: format!("http://127.0.0.1:{port}"),
+        _held: (listener, client),
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -106,7 +117,8 @@ async fn a_dead_destination_holds_back_only_its_own_and_sighup_adds_one() {
     std::fs::create_dir_all(&destinations).expect("dir");
     connection_file(&destinations, "acme", &acme.url, &acme.localstack);
     connection_file(&destinations, "globex", &globex.url, &globex.localstack);
-    connection_file(&destinations, "down", &acme.url, &closed_endpoint());
+    let down = closed_endpoint();
+    connection_file(&destinations, "down", &acme.url, &down.url);
     let mut server = Running::spawn(
         forwarder()
             .arg("serve")

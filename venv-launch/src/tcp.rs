@@ -43,9 +43,12 @@ mod tests {
             stream.write_timeout().expect("write timeout"),
             Some(TIMEOUT)
         );
-        drop((stream, listener));
-        let refused = connect(&authority).expect_err("nothing listens any more");
+        // The client's own port: nothing listens on it, and while the stream holds it no
+        // listener elsewhere can take it (a port given up would be free for anyone to take).
+        let unheard = stream.local_addr().expect("client address").to_string();
+        let refused = connect(&unheard).expect_err("nothing listens on a client's port");
         assert!(refused.starts_with("cannot connect: "), "{refused}");
+        drop((stream, listener));
         assert_eq!(
             connect("127.0.0.1").expect_err("no port"),
             "cannot resolve 127.0.0.1: invalid socket address"
