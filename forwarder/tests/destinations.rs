@@ -13,29 +13,10 @@ use aws_access::connection::{Format, ForwarderConfig};
 use provisioner::{Auth, OutFile, Spec};
 use support::fault_proxy::{FaultProxy, Schedule};
 use support::{
-    Running, TestQueue, connection_file, dead_letters, forwarder, id_counts, listening,
-    routed_event, summary, write_lines,
+    Running, TestQueue, closed_endpoint, connection_file, dead_letters, forwarder, id_counts,
+    listening, routed_event, summary, write_lines,
 };
 use testkit::TempDir;
-
-/// An endpoint nothing listens on, so connections to it are refused at once: the local port
-/// of a client connection, which no listener can take while the connection holds it (a port
-/// merely given up would be free for any other test to listen on).
-struct ClosedEndpoint {
-    url: String,
-    _held: (std::net::TcpListener, std::net::TcpStream),
-}
-
-fn closed_endpoint() -> ClosedEndpoint {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let client = std::net::TcpStream::connect(listener.local_addr().expect("address"))
-        .expect("connect to our own listener");
-    let port = client.local_addr().expect("client address").port();
-    ClosedEndpoint {
-        url: format!("http://127.0.0.1:{port}"),
-        _held: (listener, client),
-    }
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn send_delivers_each_event_to_its_own_queue_and_dead_letters_the_unroutable() {

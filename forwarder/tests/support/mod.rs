@@ -444,3 +444,23 @@ pub async fn metrics_text(client: &reqwest::Client, base: &str) -> String {
         .await
         .expect("metrics text")
 }
+
+/// An endpoint nothing listens on, so connections to it are refused at once: the local port
+/// of a client connection, which no listener can take while the connection holds it (a port
+/// merely given up would be free for any other test to listen on).
+pub struct ClosedEndpoint {
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    _held: (std::net::TcpListener, std::net::TcpStream),
+}
+
+pub fn closed_endpoint() -> ClosedEndpoint {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let client = std::net::TcpStream::connect(listener.local_addr().expect("address"))
+        .expect("connect to our own listener");
+    let port = client.local_addr().expect("client address").port();
+    ClosedEndpoint {
+        url: format!("http://127.0.0.1:{port}"),
+        _held: (listener, client),
+    }
+}
