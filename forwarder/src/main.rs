@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use tokio::sync::watch;
 
@@ -92,6 +92,8 @@ struct ConsumeArgs {
     /// the round trip and throttling, at most 64) or a fixed number.
     #[arg(long, default_value = "auto")]
     max_in_flight: Concurrency,
+    #[command(flatten)]
+    linger: LingerArgs,
     /// Seconds SQS failures are retried before a message is handed back.
     #[arg(long, default_value_t = 20)]
     retry_max_seconds: u64,
@@ -177,9 +179,8 @@ struct SendArgs {
     /// the round trip and throttling, at most 64) or a fixed number.
     #[arg(long, default_value = "auto")]
     max_in_flight: Concurrency,
-    /// Milliseconds a partly filled batch waits for more events.
-    #[arg(long, default_value_t = 5)]
-    linger_ms: u64,
+    #[command(flatten)]
+    linger: LingerArgs,
     /// Lines longer than this many bytes are refused without being read into memory.
     #[arg(long, default_value_t = 2 * 1024 * 1024)]
     max_line_bytes: usize,
@@ -203,7 +204,7 @@ struct MessageArgs {
 impl MessageArgs {
     fn options(self, fifo: bool) -> Result<MessageOptions> {
         if self.content_mode == ContentMode::Binary && self.attributes != AttributeMode::None {
-            anyhow::bail!(
+            bail!(
                 "--attributes cloudevents goes with structured mode: --content-mode binary carries the context in attributes already"
             );
         }
@@ -213,6 +214,41 @@ impl MessageArgs {
             group_by: self.group_by,
             fifo,
         })
+    }
+}
+
+/// How long a partly filled batch waits for more events, for `send`, `serve` and `consume`.
+#[derive(Debug, Args)]
+struct LingerArgs {
+    /// Milliseconds a partly filled batch waits for more events.
+    #[arg(long, default_value_t = 5)]
+    linger_ms: u64,
+    /// While a request to the same queue is in flight, a partly filled batch waits on for the
+    /// events its answer brings (producers waiting on an answer send again), up to this many
+    /// milliseconds in all [default: 50, or --linger-ms if that is longer].
+    #[arg(long)]
+    max_linger_ms: Option<u64>,
+}
+
+/// The most a partly filled batch waits when `--max-linger-ms` is not given (unless
+/// `--linger-ms` is longer).
+const DEFAULT_MAX_LINGER_MS: u64 = 50;
+
+impl LingerArgs {
+    /// The pipeline's `(linger, max_linger)`; a most given below the least is refused.
+    fn durations(&self) -> Result<(Duration, Duration)> {
+        let max_linger_ms = match self.max_linger_ms {
+            Some(max) if max < self.linger_ms => bail!(
+                "--max-linger-ms {max} is below --linger-ms {}: a batch cannot wait less in all than it always waits",
+                self.linger_ms
+            ),
+            Some(max) => max,
+            None => DEFAULT_MAX_LINGER_MS.max(self.linger_ms),
+        };
+        Ok((
+            Duration::from_millis(self.linger_ms),
+            Duration::from_millis(max_linger_ms),
+        ))
     }
 }
 
@@ -235,6 +271,8 @@ struct ServeArgs {
     max_in_flight_requests: usize,
     #[command(flatten)]
     message: MessageArgs,
+    #[command(flatten)]
+    linger: LingerArgs,
     /// The largest body of a binary or structured request, in bytes.
     #[arg(long, default_value_t = forwarder::serve::DEFAULT_MAX_BODY_BYTES)]
     max_body_bytes: usize,
@@ -482,10 +520,12 @@ fn count_signals(status: Arc<std::sync::OnceLock<u8>>) -> watch::Receiver<u32> {
 
 async fn run_send(args: SendArgs) -> Result<ExitCode> {
     init_logging(&args.connection.log_level);
+    let (linger, max_linger) = args.linger.durations()?;
     let window = window_for(args.max_in_flight);
     let pipeline = Options {
         concurrency: args.max_in_flight,
-        linger: Duration::from_millis(args.linger_ms),
+        linger,
+        max_linger,
         ..Options::default()
     };
     let targets = Arc::new(targets(&args.connection, args.message, pipeline, window).await?);
@@ -554,7 +594,10 @@ async fn run_send(args: SendArgs) -> Result<ExitCode> {
 async fn run_serve(args: ServeArgs) -> Result<ExitCode> {
     init_logging(&args.connection.log_level);
     let mut stop = stop_on_signal();
+    let (linger, max_linger) = args.linger.durations()?;
     let pipeline = Options {
+        linger,
+        max_linger,
         backoff: Backoff {
             max_elapsed: Duration::from_secs(args.retry_max_seconds),
             ..Backoff::default()
@@ -610,11 +653,14 @@ async fn run_consume(args: ConsumeArgs) -> Result<ExitCode> {
     init_logging(&args.log_level);
     let mut stop = stop_on_signal();
     let window = window_for(args.max_in_flight);
+    let (linger, max_linger) = args.linger.durations()?;
     let settings = Settings {
         route_by: args.route_by,
         message: args.message.options(false)?,
         pipeline: Options {
             concurrency: args.max_in_flight,
+            linger,
+            max_linger,
             backoff: Backoff {
                 max_elapsed: Duration::from_secs(args.retry_max_seconds),
                 ..Backoff::default()

@@ -8,6 +8,10 @@
 //! sends the next batch only while fewer requests than the limit are outstanding. A request
 //! keeps its slot through its retries.
 //!
+//! A partly filled batch waits a short linger for more messages, and longer while requests are
+//! in flight, whose answers bring more from producers that wait on them (see [`partial_due`]):
+//! concurrent `serve` clients fill shared batches instead of each sending a few.
+//!
 //! Memory is bounded: the queue in front of the batcher has a fixed capacity, so a caller that
 //! produces faster than SQS accepts waits in [`Forwarder::enqueue`].
 
@@ -33,6 +37,9 @@ pub struct Options {
     pub concurrency: Concurrency,
     /// How long a partly filled batch waits for more messages.
     pub linger: Duration,
+    /// How long in all a partly filled batch may wait while requests are in flight; see
+    /// [`partial_due`].
+    pub max_linger: Duration,
     /// Messages waiting in front of the batcher before `enqueue` waits.
     pub capacity: usize,
     /// The retry budget of each batch.
@@ -44,6 +51,7 @@ impl Default for Options {
         Options {
             concurrency: Concurrency::AUTO,
             linger: Duration::from_millis(5),
+            max_linger: Duration::from_millis(50),
             capacity: 1_000,
             backoff: Backoff::default(),
         }
@@ -171,15 +179,17 @@ async fn batcher(
         metrics,
     };
     let mut batcher: Batcher<Job> = Batcher::new();
-    let mut deadline = Instant::now();
+    // When the current batch's first message came.
+    let mut first = Instant::now();
     loop {
+        let due = partial_due(first, slots.last_answer, slots.in_flight, &options);
         let command = tokio::select! {
             Some(event) = slots.events.recv() => {
                 slots.handle(event);
                 continue;
             }
             command = commands.recv() => command,
-            () = tokio::time::sleep_until(deadline), if !batcher.is_empty() => {
+            () = tokio::time::sleep_until(due), if !batcher.is_empty() => {
                 dispatcher.dispatch(&mut slots, batcher.take()).await;
                 continue;
             }
@@ -192,7 +202,7 @@ async fn batcher(
                     dispatcher.dispatch(&mut slots, full).await;
                 }
                 if batcher.len() == 1 {
-                    deadline = Instant::now() + options.linger;
+                    first = Instant::now();
                 }
                 if batcher.is_full() {
                     dispatcher.dispatch(&mut slots, batcher.take()).await;
@@ -209,6 +219,26 @@ async fn batcher(
     slots.idle().await;
 }
 
+/// When a partly filled batch whose first message came at `first` is sent. With no request in
+/// flight: once [`Options::linger`] has passed since that message and since the last answer (the
+/// producers that answer was for get the same time to send again). With requests in flight, it
+/// waits for them, since their answers bring more messages (producers that wait on an answer,
+/// such as `serve`'s clients, send again): until none is in flight, as above, or until
+/// [`Options::max_linger`] has passed since `first`.
+fn partial_due(
+    first: Instant,
+    last_answer: Option<Instant>,
+    in_flight: usize,
+    options: &Options,
+) -> Instant {
+    let most = first + options.max_linger.max(options.linger);
+    if in_flight > 0 {
+        return most;
+    }
+    let since = last_answer.map_or(first, |answer| answer.max(first));
+    (since + options.linger).min(most)
+}
+
 /// What a request tells the batcher.
 #[derive(Debug)]
 enum Event {
@@ -223,6 +253,8 @@ enum Event {
 struct Slots {
     limit: Limit,
     in_flight: usize,
+    /// When a request last ended.
+    last_answer: Option<Instant>,
     events: mpsc::UnboundedReceiver<Event>,
     /// Cloned into every request; kept here, so `events` never ends.
     reports: mpsc::UnboundedSender<Event>,
@@ -247,6 +279,7 @@ impl Slots {
         let slots = Slots {
             limit,
             in_flight: 0,
+            last_answer: None,
             events,
             reports,
             metrics,
@@ -279,7 +312,10 @@ impl Slots {
                     }
                 }
             }
-            Event::Done => self.in_flight = self.in_flight.saturating_sub(1),
+            Event::Done => {
+                self.in_flight = self.in_flight.saturating_sub(1);
+                self.last_answer = Some(Instant::now());
+            }
         }
         self.publish();
     }
@@ -540,5 +576,62 @@ fn describe(error: &BatchError) -> String {
             error.message().unwrap_or_default()
         ),
         _ => "request failed".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options(linger: u64, max_linger: u64) -> Options {
+        Options {
+            linger: Duration::from_millis(linger),
+            max_linger: Duration::from_millis(max_linger),
+            ..Options::default()
+        }
+    }
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    #[test]
+    fn with_nothing_in_flight_a_partial_batch_lingers_from_its_first_message() {
+        let first = Instant::now();
+        let options = options(5, 50);
+        assert_eq!(partial_due(first, None, 0, &options), first + ms(5));
+        // An answer before the batch began changes nothing.
+        assert_eq!(
+            partial_due(first, Some(first - ms(30)), 0, &options),
+            first + ms(5)
+        );
+    }
+
+    #[test]
+    fn after_an_answer_its_producers_get_the_linger_to_send_again() {
+        let first = Instant::now();
+        let options = options(5, 50);
+        assert_eq!(
+            partial_due(first, Some(first + ms(20)), 0, &options),
+            first + ms(25)
+        );
+        // But never past the most a batch waits.
+        assert_eq!(
+            partial_due(first, Some(first + ms(48)), 0, &options),
+            first + ms(50)
+        );
+    }
+
+    #[test]
+    fn while_requests_are_in_flight_it_waits_up_to_the_most() {
+        let first = Instant::now();
+        for in_flight in [1, 8] {
+            assert_eq!(
+                partial_due(first, None, in_flight, &options(5, 50)),
+                first + ms(50)
+            );
+        }
+        // A most below the linger is the linger.
+        assert_eq!(partial_due(first, None, 3, &options(5, 2)), first + ms(5));
     }
 }

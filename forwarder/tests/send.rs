@@ -437,3 +437,20 @@ async fn attributes_beside_a_binary_body_are_refused_in_one_line() {
         "{stderr}"
     );
 }
+
+#[tokio::test]
+async fn a_most_linger_below_the_least_is_refused_in_one_line() {
+    let queue = TestQueue::new(false).await;
+    let output = queue.send(
+        &[event("x", "1")],
+        &["--linger-ms", "10", "--max-linger-ms", "5"],
+    );
+    assert_ne!(output.status.code(), Some(0));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("--max-linger-ms 5 is below --linger-ms 10"),
+        "{stderr}"
+    );
+    assert!(queue.drain().await.is_empty(), "nothing is sent");
+}

@@ -767,11 +767,8 @@ async fn post_structured_owned(client: reqwest::Client, url: String, body: Strin
 
 #[tokio::test]
 async fn sqs_unavailable_after_the_retries_answers_503() {
-    // Nothing listens on this port once the listener is closed.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = closed.local_addr().expect("address").port();
-    drop(closed);
-    let endpoint = format!("http://127.0.0.1:{port}");
+    let closed = support::closed_endpoint();
+    let endpoint = closed.url.clone();
     let queue_url = format!("{endpoint}/000000000000/nowhere");
     let server = Server::start(&[
         "--queue-url",
@@ -1367,4 +1364,70 @@ async fn metrics_listen_moves_metrics_and_health_to_their_own_address() {
     }
     drop(server);
     let _ = std::fs::remove_file(&path);
+}
+
+/// Posts `ids` as one batched request and returns the status, from a task of its own.
+async fn post_batch_owned(client: reqwest::Client, url: String, ids: Vec<String>) -> StatusCode {
+    let events: Vec<String> = ids.iter().map(|id| event(id, "")).collect();
+    client
+        .post(url)
+        .header("content-type", "application/cloudevents-batch+json")
+        .body(format!("[{}]", events.join(",")))
+        .send()
+        .await
+        .map(|response| response.status())
+        .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+}
+
+/// Producers that wait for their answers fill the batches: while a request is in flight, a
+/// partly filled batch waits on for the events its answer brings, and goes when
+/// `--max-linger-ms` is over even then.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_partly_filled_batch_waits_while_a_request_is_in_flight() {
+    let sqs = localstack().await;
+    let queue = sqs.queue("max-linger").await;
+    // Every request takes 3 s more, so the first batch is in flight throughout each round.
+    let schedule = support::fault_proxy::Schedule {
+        delay: Duration::from_secs(3),
+        ..Default::default()
+    };
+    let proxy = support::fault_proxy::FaultProxy::start(&sqs.endpoint, schedule).await;
+    let client = http();
+    // Ten events fill a batch at once; three come 0.6 s later and seven 1 s after them. With
+    // no bound in sight the three wait for the seven: 2 requests. Bounded at 0.4 s, the three
+    // go alone, and so do the seven: 3 requests.
+    for (round, (max_linger, requests)) in [("60000", 2), ("400", 3)].into_iter().enumerate() {
+        let server = Server::start(&[
+            "--queue-url",
+            &queue.url,
+            "--endpoint-url",
+            proxy.endpoint(),
+            "--linger-ms",
+            "200",
+            "--max-linger-ms",
+            max_linger,
+        ]);
+        let mut posts = Vec::new();
+        for (part, (count, pause)) in [(10, 600), (3, 1000), (7, 0)].into_iter().enumerate() {
+            let ids = (0..count)
+                .map(|i| format!("r{round}-p{part}-{i}"))
+                .collect();
+            posts.push(tokio::spawn(post_batch_owned(
+                client.clone(),
+                server.url("/"),
+                ids,
+            )));
+            tokio::time::sleep(Duration::from_millis(pause)).await;
+        }
+        for post in posts {
+            assert_eq!(post.await.expect("the post ran"), StatusCode::OK);
+        }
+        assert_eq!(
+            server.metric(&client, "forwarder_sqs_requests_total").await,
+            Some(requests),
+            "--max-linger-ms {max_linger}; stderr:\n{}",
+            server.stderr()
+        );
+    }
+    assert_eq!(bodies(&queue).await.len(), 40);
 }

@@ -306,7 +306,7 @@ pub(super) fn notes(results: &Results<'_>) -> Vec<String> {
              fewer when 1 MiB comes first (one 900 KiB event per request). Its requests are built before its clock starts, and \
              in each repetition it is the best point of a sweep over {} requests in flight (fewer events below 16; its \
              \"in flight\" column is the best by median); the forwarder runs with its defaults (`--max-in-flight {}`, \
-             adaptive, and 5 ms linger; its column says where the limit ended and its peak) and its time is the whole \
+             adaptive, 5 ms linger and at most 50 ms while a request is in flight; its column says where the limit ended and its peak) and its time is the whole \
              process, start-up and reading included.",
             joined(&settings.sweep, ", "),
             SEND_IN_FLIGHT
