@@ -76,6 +76,13 @@ fn summary(output: &Output) -> serde_json::Value {
         .unwrap_or_else(|e| panic!("summary is not JSON ({e}): {stdout}\n{stderr}"))
 }
 
+/// Asserts that stderr is one line, and that it says `what`.
+fn said_in_one_line(output: &Output, what: &str) {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains(what), "{stderr}");
+}
+
 fn event(id: &str, data: &str) -> String {
     format!(r#"{{"specversion":"1.0","id":"{id}","source":"/test","type":"t","data":{data}}}"#)
 }
@@ -332,9 +339,7 @@ fn without_a_queue_the_error_says_what_to_do() {
         .expect("write");
     let output = child.wait_with_output().expect("exits");
     assert_eq!(output.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(stderr.lines().count(), 1, "{stderr}");
-    assert!(stderr.contains("--config FILE"), "{stderr}");
+    said_in_one_line(&output, "--config FILE");
 }
 
 /// The library's `send` counts every refusal in the forwarder's metrics, as `serve` does: the
@@ -430,11 +435,9 @@ async fn attributes_beside_a_binary_body_are_refused_in_one_line() {
         &["--content-mode", "binary", "--attributes", "cloudevents"],
     );
     assert_eq!(output.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(stderr.lines().count(), 1, "{stderr}");
-    assert!(
-        stderr.contains("--attributes cloudevents goes with structured mode"),
-        "{stderr}"
+    said_in_one_line(
+        &output,
+        "--attributes cloudevents goes with structured mode",
     );
 }
 
@@ -446,11 +449,6 @@ async fn a_most_linger_below_the_least_is_refused_in_one_line() {
         &["--linger-ms", "10", "--max-linger-ms", "5"],
     );
     assert_ne!(output.status.code(), Some(0));
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(stderr.lines().count(), 1, "{stderr}");
-    assert!(
-        stderr.contains("--max-linger-ms 5 is below --linger-ms 10"),
-        "{stderr}"
-    );
+    said_in_one_line(&output, "--max-linger-ms 5 is below --linger-ms 10");
     assert!(queue.drain().await.is_empty(), "nothing is sent");
 }

@@ -755,9 +755,19 @@ impl Drop for BlackHole {
 }
 
 async fn post_structured_owned(client: reqwest::Client, url: String, body: String) -> StatusCode {
+    post_owned(client, url, "application/cloudevents+json", body).await
+}
+
+/// Posts `body` as `content_type` and returns the status, from a task of its own.
+async fn post_owned(
+    client: reqwest::Client,
+    url: String,
+    content_type: &'static str,
+    body: String,
+) -> StatusCode {
     client
         .post(url)
-        .header("content-type", "application/cloudevents+json")
+        .header("content-type", content_type)
         .body(body)
         .send()
         .await
@@ -768,13 +778,13 @@ async fn post_structured_owned(client: reqwest::Client, url: String, body: Strin
 #[tokio::test]
 async fn sqs_unavailable_after_the_retries_answers_503() {
     let closed = support::closed_endpoint();
-    let endpoint = closed.url.clone();
+    let endpoint = &closed.url;
     let queue_url = format!("{endpoint}/000000000000/nowhere");
     let server = Server::start(&[
         "--queue-url",
         &queue_url,
         "--endpoint-url",
-        &endpoint,
+        endpoint,
         "--retry-max-seconds",
         "1",
     ]);
@@ -1366,32 +1376,20 @@ async fn metrics_listen_moves_metrics_and_health_to_their_own_address() {
     let _ = std::fs::remove_file(&path);
 }
 
-/// Posts `ids` as one batched request and returns the status, from a task of its own.
-async fn post_batch_owned(client: reqwest::Client, url: String, ids: Vec<String>) -> StatusCode {
-    let events: Vec<String> = ids.iter().map(|id| event(id, "")).collect();
-    client
-        .post(url)
-        .header("content-type", "application/cloudevents-batch+json")
-        .body(format!("[{}]", events.join(",")))
-        .send()
-        .await
-        .map(|response| response.status())
-        .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
-}
-
 /// Producers that wait for their answers fill the batches: while a request is in flight, a
 /// partly filled batch waits on for the events its answer brings, and goes when
 /// `--max-linger-ms` is over even then.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_partly_filled_batch_waits_while_a_request_is_in_flight() {
+    use support::fault_proxy::{FaultProxy, Schedule};
     let sqs = localstack().await;
     let queue = sqs.queue("max-linger").await;
     // Every request takes 3 s more, so the first batch is in flight throughout each round.
-    let schedule = support::fault_proxy::Schedule {
+    let schedule = Schedule {
         delay: Duration::from_secs(3),
         ..Default::default()
     };
-    let proxy = support::fault_proxy::FaultProxy::start(&sqs.endpoint, schedule).await;
+    let proxy = FaultProxy::start(&sqs.endpoint, schedule).await;
     let client = http();
     // Ten events fill a batch at once; three come 0.6 s later and seven 1 s after them. With
     // no bound in sight the three wait for the seven: 2 requests. Bounded at 0.4 s, the three
@@ -1409,13 +1407,14 @@ async fn a_partly_filled_batch_waits_while_a_request_is_in_flight() {
         ]);
         let mut posts = Vec::new();
         for (part, (count, pause)) in [(10, 600), (3, 1000), (7, 0)].into_iter().enumerate() {
-            let ids = (0..count)
-                .map(|i| format!("r{round}-p{part}-{i}"))
+            let events: Vec<String> = (0..count)
+                .map(|i| event(&format!("r{round}-p{part}-{i}"), ""))
                 .collect();
-            posts.push(tokio::spawn(post_batch_owned(
+            posts.push(tokio::spawn(post_owned(
                 client.clone(),
                 server.url("/"),
-                ids,
+                "application/cloudevents-batch+json",
+                format!("[{}]", events.join(",")),
             )));
             tokio::time::sleep(Duration::from_millis(pause)).await;
         }
